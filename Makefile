@@ -1,0 +1,48 @@
+# orderflow: the two commands are `make run` and `make test`; both install what they need.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: run test install lint typecheck unit e2e check-iac clean
+
+## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
+run: install
+	$(RUN) python -m orderflow_local
+
+## test: everything CI runs: lint, types, unit tests of every service, end-to-end tests
+test: install lint typecheck unit e2e
+
+install: .venv/.synced
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml infra/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	touch $@
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+SERVICES := orders inventory payments invoicing notifications
+
+typecheck: install
+	$(RUN) mypy --strict shared/src
+	for service in $(SERVICES); do MYPYPATH=shared/src:services/$$service/src $(RUN) mypy --strict -p $$service || exit 1; done
+	$(RUN) mypy infra/src
+
+unit: install
+	$(RUN) pytest shared services infra/tests -q
+
+e2e: install
+	$(RUN) pytest tests -q
+
+clean:
+	rm -rf .venv $(TOOLS)

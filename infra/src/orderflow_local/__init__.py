@@ -1,0 +1,1 @@
+"""orderflow's local runtime: moto as the embedded AWS, provisioned from the services' SAM templates."""

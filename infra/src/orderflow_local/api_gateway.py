@@ -1,0 +1,198 @@
+"""A local API Gateway: HTTP requests in, REST API Lambda proxy events to the handlers, responses out.
+
+Routes come from the REST APIs the SAM templates declare (their OpenAPI bodies), so a new
+endpoint in a template is served here without any local list to keep in step.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from orderflow_local.lambda_runtime import FunctionError, LocalFunction
+from orderflow_local.settings import ACCOUNT_ID
+
+logger = logging.getLogger(__name__)
+
+STAGE = "Prod"
+_PATH_PARAMETER = re.compile(r"\{([^}+]+)(\+?)\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # the API Gateway resource path, e.g. /orders/{orderId}
+    function: LocalFunction
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return compile_resource(self.resource)
+
+
+def compile_resource(resource: str) -> re.Pattern[str]:
+    """A regex for an API Gateway resource path: {name} is one segment, {name+} the rest."""
+    parts = []
+    for segment in resource.strip("/").split("/"):
+        parameter = _PATH_PARAMETER.fullmatch(segment)
+        if parameter is None:
+            parts.append(re.escape(segment))
+        else:
+            name, greedy = parameter.groups()
+            parts.append(f"(?P<{name}>.+)" if greedy else f"(?P<{name}>[^/]+)")
+    return re.compile("^/" + "/".join(parts) + "$")
+
+
+class LocalApiGateway:
+    def __init__(self, host: str, port: int, health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
+        self._routes: list[Route] = []
+        self._health = health
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                gateway.handle(self)
+
+            do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+            def log_message(self, format: str, *args: Any) -> None:
+                logger.info("%s %s", self.address_string(), format % args)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def add_route(self, method: str, resource: str, function: LocalFunction) -> None:
+        self._routes.append(Route(method.upper(), resource, function))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        split = urlsplit(request.path)
+        path = unquote(split.path)
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        if path == "/health" and request.command == "GET":
+            healthy, detail = self._health()
+            _reply(request, HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE, detail)
+            return
+        matches = [(route, match) for route in self._routes if (match := route.pattern.match(path))]
+        if not matches:
+            _reply(request, HTTPStatus.NOT_FOUND, {"message": f"no route for {path}"})
+            return
+        chosen = next(((r, m) for r, m in matches if r.method in (request.command, "ANY")), None)
+        if chosen is None:
+            _reply(
+                request,
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                {"message": f"{request.command} not allowed on {path}"},
+            )
+            return
+        route, match = chosen
+        event = proxy_event(request, route, path, split.query, body, match.groupdict())
+        try:
+            response = route.function.invoke(event)
+        except FunctionError as error:
+            logger.error("%s %s: %s", request.command, path, error)
+            _reply(request, HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
+            return
+        _reply_proxy(request, response)
+
+
+def proxy_event(
+    request: BaseHTTPRequestHandler,
+    route: Route,
+    path: str,
+    query: str,
+    body: bytes,
+    path_parameters: dict[str, str],
+) -> dict[str, Any]:
+    """The REST API (v1) Lambda proxy integration event, as API Gateway builds it."""
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        multi_headers.setdefault(name, []).append(value)
+    multi_query = parse_qs(query, keep_blank_values=True) if query else None
+    try:
+        text, is_base64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, is_base64 = base64.b64encode(body).decode(), True
+    return {
+        "resource": route.resource,
+        "path": path,
+        "httpMethod": request.command,
+        "headers": {name: values[-1] for name, values in multi_headers.items()},
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} if multi_query else None,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": "local",
+            "resourceId": "local",
+            "resourcePath": route.resource,
+            "httpMethod": request.command,
+            "path": f"/{STAGE}{path}",
+            "stage": STAGE,
+            "protocol": request.request_version,
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {
+                "sourceIp": request.client_address[0],
+                "userAgent": request.headers.get("User-Agent"),
+            },
+        },
+        "body": text if body else None,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def _reply(request: BaseHTTPRequestHandler, status: int, document: Any) -> None:
+    payload = json.dumps(document).encode()
+    request.send_response(status)
+    request.send_header("Content-Type", "application/json")
+    request.send_header("Content-Length", str(len(payload)))
+    request.end_headers()
+    request.wfile.write(payload)
+
+
+def _reply_proxy(request: BaseHTTPRequestHandler, response: Any) -> None:
+    if not isinstance(response, dict) or "statusCode" not in response:
+        # API Gateway answers a malformed proxy response with 502.
+        _reply(request, HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
+        return
+    body = response.get("body") or ""
+    payload = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+    request.send_response(int(response["statusCode"]))
+    headers: dict[str, list[str]] = {k: [str(v)] for k, v in (response.get("headers") or {}).items()}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers[name] = [str(v) for v in values]
+    for name, values in headers.items():
+        if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+            for value in values:
+                request.send_header(name, value)
+    request.send_header("Content-Length", str(len(payload)))
+    request.end_headers()
+    request.wfile.write(payload)

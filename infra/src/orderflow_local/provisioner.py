@@ -1,0 +1,110 @@
+"""Deploying a template's resources into moto: a small, strict CloudFormation for one machine.
+
+moto's own CloudFormation silently skips several resource types this system needs (secrets,
+queue policies) and mishandles others (state machines land in the non-executing backend), so
+the local runtime creates each resource itself from the translated template. Anything it does
+not understand is an error that names the resource, never a silent skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+from orderflow_local.intrinsics import ResolutionScope, ResolvedResource, TemplateError, references
+from orderflow_local.resources import (
+    CREATORS,
+    KNOWN_PROPERTIES,
+    ApiRoute,
+    EventSourceSpec,
+    FunctionSpec,
+    StackContext,
+)
+from orderflow_local.templates import TranslatedTemplate, translate
+
+
+@dataclass
+class DeployedStack:
+    name: str
+    template: TranslatedTemplate
+    resources: dict[str, ResolvedResource]
+    outputs: dict[str, str]
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    event_sources: list[EventSourceSpec] = field(default_factory=list)
+    routes: list[ApiRoute] = field(default_factory=list)
+
+    def physical_id(self, logical_id: str) -> str:
+        return self.resources[logical_id].physical_id
+
+    def logical_ids_of_type(self, resource_type: str) -> list[str]:
+        return [lid for lid, res in self.template.resources.items() if res["Type"] == resource_type]
+
+
+class Provisioner:
+    def __init__(self, clients: Callable[[str], Any]) -> None:
+        self._clients = clients
+
+    def deploy(self, stack_name: str, template_path: Path, overrides: Mapping[str, str]) -> DeployedStack:
+        template = translate(template_path)
+        scope = ResolutionScope(stack_name, _parameters(template, overrides))
+        ctx = StackContext(stack_name=stack_name, clients=self._clients, artifact=template.artifact)
+        for logical_id in creation_order(template.resources):
+            resource = template.resources[logical_id]
+            where = f"{template_path}: {logical_id}"
+            if "Condition" in resource:
+                raise TemplateError(f"{where}: Conditions are not supported locally")
+            creator = CREATORS.get(resource["Type"])
+            if creator is None:
+                raise TemplateError(f"{where}: the local runtime does not create {resource['Type']}")
+            unknown = set(resource.get("Properties", {})) - KNOWN_PROPERTIES.get(
+                resource["Type"], frozenset()
+            )
+            if resource["Type"] in KNOWN_PROPERTIES and unknown:
+                raise TemplateError(f"{where}: the local runtime does not emulate {sorted(unknown)}")
+            try:
+                properties = scope.resolve(resource.get("Properties", {}))
+                scope.resources[logical_id] = creator(ctx, logical_id, properties)
+            except TemplateError as error:
+                raise TemplateError(f"{where}: {error}") from error
+        outputs = {name: str(scope.resolve(output["Value"])) for name, output in template.outputs.items()}
+        return DeployedStack(
+            name=stack_name,
+            template=template,
+            resources=scope.resources,
+            outputs=outputs,
+            functions=ctx.functions,
+            event_sources=ctx.event_sources,
+            routes=ctx.routes,
+        )
+
+
+def creation_order(resources: Mapping[str, Any]) -> list[str]:
+    """Resources ordered so that everything a resource refers to exists before it."""
+    graph: dict[str, set[str]] = {}
+    for logical_id, resource in resources.items():
+        depends_on = resource.get("DependsOn", [])
+        depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
+        found = set(references(resource.get("Properties", {}))) | set(depends_on)
+        graph[logical_id] = {name for name in found if name in resources}
+    return list(TopologicalSorter(graph).static_order())
+
+
+def _parameters(template: TranslatedTemplate, overrides: Mapping[str, str]) -> dict[str, str]:
+    unknown = set(overrides) - set(template.parameters)
+    if unknown:
+        raise TemplateError(f"{template.path}: unknown parameters {sorted(unknown)}")
+    values: dict[str, str] = {}
+    for name, declaration in template.parameters.items():
+        if name in overrides:
+            values[name] = str(overrides[name])
+        elif "Default" in declaration:
+            values[name] = str(declaration["Default"])
+        else:
+            raise TemplateError(f"{template.path}: parameter {name} has no default and no local value")
+        allowed = declaration.get("AllowedValues")
+        if allowed and values[name] not in [str(v) for v in allowed]:
+            raise TemplateError(f"{template.path}: parameter {name}={values[name]} not in {allowed}")
+    return values

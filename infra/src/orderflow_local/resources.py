@@ -1,0 +1,403 @@
+"""Creating each CloudFormation resource type in moto, the way CloudFormation would.
+
+One function per resource type. Each gets the resource's resolved properties and returns its
+physical id and the attributes that Ref/GetAtt expose. Types that only matter to AWS's control
+plane (IAM, Lambda permissions, API deployments) are accepted without effect: moto does not
+enforce IAM, and the local gateway and pollers play Lambda and API Gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orderflow_local.intrinsics import ResolvedResource, TemplateError
+from orderflow_local.settings import ACCOUNT_ID, REGION
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    handler: str
+    code_dir: Path
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class EventSourceSpec:
+    logical_id: str
+    function_logical_id: str
+    queue_arn: str
+    batch_size: int
+    report_batch_item_failures: bool
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str
+    function_logical_id: str
+
+
+@dataclass
+class StackContext:
+    """What one stack's deployment has produced so far, beyond plain AWS resources."""
+
+    stack_name: str
+    clients: Callable[[str], Any]
+    artifact: Callable[[dict[str, str]], Path]
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    event_sources: list[EventSourceSpec] = field(default_factory=list)
+    routes: list[ApiRoute] = field(default_factory=list)
+
+    def physical_name(self, logical_id: str, max_length: int, lower: bool = False) -> str:
+        # CloudFormation names resources "<stack>-<logical id>-<suffix>"; a fresh local AWS has no
+        # earlier stack to collide with, so the suffix is left out and names stay readable.
+        name = f"{self.stack_name}-{logical_id}"[:max_length]
+        return name.lower() if lower else name
+
+
+def arn(service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{resource}"
+
+
+def iam_arn(resource: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT_ID}:{resource}"  # IAM is global: no region in its ARNs
+
+
+def _dynamodb_table(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("TableName") or ctx.physical_name(logical_id, 255)
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    for optional in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "ProvisionedThroughput"):
+        if optional in props:
+            request[optional] = props[optional]
+    if "SSESpecification" in props:
+        # CloudFormation spells the API's "Enabled" as "SSEEnabled".
+        sse = dict(props["SSESpecification"])
+        request["SSESpecification"] = {"Enabled": sse.pop("SSEEnabled", False), **sse}
+    if "StreamSpecification" in props:
+        request["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    dynamodb = ctx.clients("dynamodb")
+    description = dynamodb.create_table(**request)["TableDescription"]
+    dynamodb.get_waiter("table_exists").wait(TableName=name)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    attributes = {"Arn": description["TableArn"]}
+    if "LatestStreamArn" in description:
+        attributes["StreamArn"] = description["LatestStreamArn"]
+    return ResolvedResource(name, attributes)
+
+
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "SqsManagedSseEnabled",
+    "KmsMasterKeyId",
+)
+
+
+def _sqs_queue(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    fifo = str(props.get("FifoQueue", "false")).lower() == "true"
+    name = props.get("QueueName") or ctx.physical_name(logical_id, 75 if fifo else 80) + (
+        ".fifo" if fifo else ""
+    )
+    attributes = {key: _aws_string(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
+    for policy in ("RedrivePolicy", "RedriveAllowPolicy"):
+        if policy in props:
+            attributes[policy] = json.dumps(props[policy])
+    url = ctx.clients("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return ResolvedResource(url, {"Arn": arn("sqs", name), "QueueName": name, "QueueUrl": url})
+
+
+def _sqs_queue_policy(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    for url in props["Queues"]:
+        ctx.clients("sqs").set_queue_attributes(
+            QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
+        )
+    return ResolvedResource(ctx.physical_name(logical_id, 255))
+
+
+def _event_bus(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props["Name"]
+    bus_arn = ctx.clients("events").create_event_bus(Name=name)["EventBusArn"]
+    return ResolvedResource(name, {"Arn": bus_arn, "Name": name})
+
+
+def _event_archive(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("ArchiveName") or ctx.physical_name(logical_id, 48)
+    request = {"ArchiveName": name, "EventSourceArn": props["SourceArn"]}
+    if "EventPattern" in props:
+        request["EventPattern"] = json.dumps(props["EventPattern"])
+    if "RetentionDays" in props:
+        request["RetentionDays"] = int(props["RetentionDays"])
+    archive_arn = ctx.clients("events").create_archive(**request)["ArchiveArn"]
+    return ResolvedResource(name, {"Arn": archive_arn})
+
+
+def _event_rule(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("Name") or ctx.physical_name(logical_id, 64)
+    bus = props.get("EventBusName", "default")
+    request: dict[str, Any] = {"Name": name, "EventBusName": bus, "State": props.get("State", "ENABLED")}
+    if "EventPattern" in props:
+        request["EventPattern"] = json.dumps(props["EventPattern"])
+    if "ScheduleExpression" in props:
+        request["ScheduleExpression"] = props["ScheduleExpression"]
+    events = ctx.clients("events")
+    rule_arn = events.put_rule(**request)["RuleArn"]
+    targets = props.get("Targets", [])
+    for target in targets:
+        if ":sqs:" not in target["Arn"] and ":events:" not in target["Arn"]:
+            # moto answers PutEvents with HTTP 500 for every event matching a Lambda or Step
+            # Functions target, so the architecture routes every subscription through SQS.
+            raise TemplateError(
+                f"{logical_id}: only SQS and event-bus targets are supported, got {target['Arn']}"
+            )
+    if targets:
+        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    return ResolvedResource(name, {"Arn": rule_arn})
+
+
+def _s3_bucket(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("BucketName") or ctx.physical_name(logical_id, 63, lower=True)
+    s3 = ctx.clients("s3")
+    s3.create_bucket(Bucket=name)
+    if "BucketEncryption" in props:
+        # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+        rules = [
+            {
+                ("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
+                for k, v in rule.items()
+            }
+            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if "OwnershipControls" in props:
+        s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
+    return ResolvedResource(
+        name,
+        {
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
+        },
+    )
+
+
+def _secret(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("Name") or ctx.physical_name(logical_id, 512)
+    value = props.get("SecretString")
+    if value is None:
+        value = _generate_secret(props.get("GenerateSecretString", {}))
+    secret_arn = ctx.clients("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+    return ResolvedResource(secret_arn, {"Id": secret_arn})
+
+
+def _generate_secret(spec: dict[str, Any]) -> str:
+    alphabet = string.ascii_letters + string.digits
+    excluded = set(spec.get("ExcludeCharacters", ""))
+    alphabet = "".join(c for c in alphabet if c not in excluded)
+    password = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+    if "SecretStringTemplate" in spec:
+        document = json.loads(spec["SecretStringTemplate"])
+        document[spec["GenerateStringKey"]] = password
+        return json.dumps(document)
+    return password
+
+
+def _email_identity(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    identity = props["EmailIdentity"]
+    ses = ctx.clients("ses")
+    if "@" in identity:
+        ses.verify_email_identity(EmailAddress=identity)
+    else:
+        ses.verify_domain_identity(Domain=identity)
+    return ResolvedResource(identity)
+
+
+def _state_machine(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("StateMachineName") or ctx.physical_name(logical_id, 80)
+    if "DefinitionS3Location" in props:
+        definition = ctx.artifact(props["DefinitionS3Location"]).read_text()
+    elif "DefinitionString" in props:
+        definition = props["DefinitionString"]
+    else:
+        definition = json.dumps(props["Definition"])
+    # CloudFormation substitutes ${Name} in the definition text; doing the same on the raw file
+    # keeps the running definition byte for byte the ASL file after substitution.
+    for key, value in props.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    machine_arn = ctx.clients("stepfunctions").create_state_machine(
+        name=name,
+        definition=definition,
+        roleArn=props.get("RoleArn") or iam_arn(f"role/{name}"),
+        type=props.get("StateMachineType", "STANDARD"),
+    )["stateMachineArn"]
+    return ResolvedResource(machine_arn, {"Arn": machine_arn, "Name": name})
+
+
+def _lambda_function(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("FunctionName") or ctx.physical_name(logical_id, 64)
+    variables = props.get("Environment", {}).get("Variables", {})
+    ctx.functions[logical_id] = FunctionSpec(
+        logical_id=logical_id,
+        name=name,
+        handler=props["Handler"],
+        code_dir=ctx.artifact(props["Code"]),
+        timeout=int(props.get("Timeout", 3)),
+        memory=int(props.get("MemorySize", 128)),
+        environment={key: str(value) for key, value in variables.items()},
+    )
+    return ResolvedResource(name, {"Arn": arn("lambda", f"function:{name}")})
+
+
+def _event_source_mapping(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    source = props["EventSourceArn"]
+    if ":sqs:" not in source:
+        raise TemplateError(f"{logical_id}: only SQS event sources run locally, got {source}")
+    function_name = props["FunctionName"]
+    function = next((f for f in ctx.functions.values() if f.name == function_name), None)
+    if function is None:
+        raise TemplateError(f"{logical_id}: function {function_name} is not defined in this stack")
+    ctx.event_sources.append(
+        EventSourceSpec(
+            logical_id=logical_id,
+            function_logical_id=function.logical_id,
+            queue_arn=source,
+            batch_size=int(props.get("BatchSize", 10)),
+            report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            enabled=bool(props.get("Enabled", True)),
+        )
+    )
+    return ResolvedResource(ctx.physical_name(logical_id, 64))
+
+
+_INTEGRATION_FUNCTION = re.compile(r"function:([^/:]+)(?::[^/]*)?/invocations$")
+
+
+def _rest_api(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    for path, methods in props.get("Body", {}).get("paths", {}).items():
+        for method, operation in methods.items():
+            uri = operation.get("x-amazon-apigateway-integration", {}).get("uri", "")
+            match = _INTEGRATION_FUNCTION.search(uri)
+            function = match and next((f for f in ctx.functions.values() if f.name == match.group(1)), None)
+            if not function:
+                raise TemplateError(f"{logical_id} {method.upper()} {path}: no local function behind {uri!r}")
+            ctx.routes.append(ApiRoute(method.upper(), path, function.logical_id))
+    api_id = ctx.physical_name(logical_id, 64)
+    return ResolvedResource(api_id, {"RootResourceId": "root"})
+
+
+def _accepted(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = ctx.physical_name(logical_id, 64)
+    return ResolvedResource(name, {"Arn": iam_arn(f"role/{name}"), "RoleId": name})
+
+
+def _aws_string(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+ResourceCreator = Callable[[StackContext, str, dict[str, Any]], ResolvedResource]
+
+CREATORS: dict[str, ResourceCreator] = {
+    "AWS::DynamoDB::Table": _dynamodb_table,
+    "AWS::SQS::Queue": _sqs_queue,
+    "AWS::SQS::QueuePolicy": _sqs_queue_policy,
+    "AWS::Events::EventBus": _event_bus,
+    "AWS::Events::Archive": _event_archive,
+    "AWS::Events::Rule": _event_rule,
+    "AWS::S3::Bucket": _s3_bucket,
+    "AWS::SecretsManager::Secret": _secret,
+    "AWS::SES::EmailIdentity": _email_identity,
+    "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::Lambda::Function": _lambda_function,
+    "AWS::Lambda::EventSourceMapping": _event_source_mapping,
+    "AWS::ApiGateway::RestApi": _rest_api,
+    # Control-plane only: moto does not enforce IAM, and the local gateway serves the API itself.
+    "AWS::IAM::Role": _accepted,
+    "AWS::IAM::Policy": _accepted,
+    "AWS::IAM::ManagedPolicy": _accepted,
+    "AWS::Lambda::Permission": _accepted,
+    "AWS::ApiGateway::Deployment": _accepted,
+    "AWS::ApiGateway::Stage": _accepted,
+    "AWS::ApiGateway::Account": _accepted,
+    "AWS::Events::EventBusPolicy": _accepted,
+    "AWS::Logs::LogGroup": _accepted,
+    "AWS::CloudWatch::Alarm": _accepted,
+}
+
+
+# Properties each creator understands. One outside this list is an error that names it, so a
+# template change the local runtime would silently ignore is caught the first time it runs.
+# The ones marked "no local effect" are accepted because they change nothing observable here.
+KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
+    "AWS::DynamoDB::Table": frozenset(
+        {
+            "TableName",
+            "KeySchema",
+            "AttributeDefinitions",
+            "BillingMode",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "ProvisionedThroughput",
+            "SSESpecification",
+            "StreamSpecification",
+            "TimeToLiveSpecification",
+            "PointInTimeRecoverySpecification",
+            "Tags",
+            "DeletionProtectionEnabled",  # no local effect
+        }
+    ),
+    "AWS::SQS::Queue": frozenset(
+        {"QueueName", "RedrivePolicy", "RedriveAllowPolicy", "Tags", *_QUEUE_ATTRIBUTES}
+    ),
+    "AWS::SQS::QueuePolicy": frozenset({"Queues", "PolicyDocument"}),
+    "AWS::Events::EventBus": frozenset({"Name", "Description", "Tags"}),
+    "AWS::Events::Archive": frozenset(
+        {"ArchiveName", "SourceArn", "EventPattern", "RetentionDays", "Description"}
+    ),
+    "AWS::Events::Rule": frozenset(
+        {"Name", "EventBusName", "EventPattern", "ScheduleExpression", "State", "Targets", "Description"}
+    ),
+    "AWS::S3::Bucket": frozenset(
+        {
+            "BucketName",
+            "BucketEncryption",
+            "VersioningConfiguration",
+            "PublicAccessBlockConfiguration",
+            "OwnershipControls",
+            "LifecycleConfiguration",
+            "Tags",  # no local effect: nothing lives long enough locally
+        }
+    ),
+    "AWS::SecretsManager::Secret": frozenset(
+        {"Name", "Description", "SecretString", "GenerateSecretString", "Tags"}
+    ),
+    "AWS::SES::EmailIdentity": frozenset({"EmailIdentity"}),
+}

@@ -1,0 +1,43 @@
+"""Settings of the local runtime, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+def _repo_root() -> Path:
+    # infra/src/orderflow_local/settings.py -> the repository root
+    return Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo_root: Path = field(default_factory=_repo_root)
+    host: str = "127.0.0.1"
+    aws_port: int = 4566
+    api_port: int = 8000
+    payment_provider_port: int = 4577
+    # Multiplies every Retry interval, Wait, TimeoutSeconds and HeartbeatSeconds of the workflow
+    # and every queue's visibility timeout, so tests run the real policies in a fraction of the time.
+    time_scale: float = 1.0
+    log_level: str = "INFO"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            aws_port=int(env.get("ORDERFLOW_AWS_PORT", "4566")),
+            api_port=int(env.get("ORDERFLOW_API_PORT", "8000")),
+            payment_provider_port=int(env.get("ORDERFLOW_PAYMENT_PROVIDER_PORT", "4577")),
+            time_scale=float(env.get("ORDERFLOW_TIME_SCALE", "1.0")),
+            log_level=env.get("ORDERFLOW_LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,201 @@
+"""The whole local system: moto, every stack, the handlers, the pollers, the API and the payment provider."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from orderflow_local import moto_compat
+from orderflow_local.api_gateway import LocalApiGateway
+from orderflow_local.lambda_runtime import LocalFunction
+from orderflow_local.payment_provider import PaymentProviderServer
+from orderflow_local.provisioner import DeployedStack, Provisioner
+from orderflow_local.settings import REGION, Settings
+from orderflow_local.sqs_poller import SqsPoller
+from orderflow_local.stacks import INFRA_STACK, PAYMENTS_STACK, STACKS, LocalEndpoints
+
+logger = logging.getLogger(__name__)
+
+FUNCTION_INIT_TIMEOUT = 120
+
+# Local stand-ins for the credentials and region a Lambda container is given.
+AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+class LocalSystem:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stacks: dict[str, DeployedStack] = {}
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[SqsPoller] = []
+        self._moto: ThreadedMotoServer | None = None
+        self._provider: PaymentProviderServer | None = None
+        self._ready = threading.Event()
+        self._failure: str | None = None
+        self.gateway = LocalApiGateway(settings.host, settings.api_port, self.health)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self.gateway.start()  # answers /health with 503 while the rest comes up
+        try:
+            self._start_aws()
+            self._deploy_stacks()
+            self._start_functions()
+            self._start_pollers_and_routes()
+        except Exception as error:
+            self._failure = f"{type(error).__name__}: {error}"
+            raise
+        self._ready.set()
+        logger.info(
+            "orderflow is up in %.1f s: API %s, local AWS %s",
+            time.monotonic() - started,
+            self.gateway.url,
+            self.settings.aws_endpoint,
+        )
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for function in self.functions.values():
+            function.stop()
+        if self._provider:
+            self._provider.stop()
+        self.gateway.stop()
+        if self._moto:
+            self._moto.stop()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        if self._failure:
+            return False, {"status": "failed", "error": self._failure}
+        if not self._ready.is_set():
+            return False, {"status": "starting", "stacks": sorted(self.stacks)}
+        not_polling = [p.source.logical_id for p in self.pollers if not p.polling.is_set()]
+        return not not_polling, {
+            "status": "ok" if not not_polling else "degraded",
+            "stacks": sorted(self.stacks),
+            "functions": len(self.functions),
+            "consumers": len(self.pollers),
+            "notPolling": not_polling,
+        }
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.settings.aws_endpoint,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106
+        )
+
+    def _start_aws(self) -> None:
+        # The Step Functions interpreter calls back into the server through MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.settings.aws_port)
+        moto_compat.apply(time_scale=self.settings.time_scale)
+        self._moto = ThreadedMotoServer(
+            ip_address=self.settings.host, port=self.settings.aws_port, verbose=False
+        )
+        self._moto.start()
+        # Execution must be switched on before any state machine exists: it selects another backend.
+        request = urllib.request.Request(  # noqa: S310 - our own loopback server
+            f"{self.settings.aws_endpoint}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own loopback server
+            pass
+
+    def _deploy_stacks(self) -> None:
+        provisioner = Provisioner(self.client)
+        endpoints = LocalEndpoints(
+            payment_provider_url=f"http://{self.settings.host}:{self.settings.payment_provider_port}"
+        )
+        infra_outputs: dict[str, str] = {}
+        for definition in STACKS:
+            parameters = definition.parameters(endpoints, infra_outputs)
+            stack = provisioner.deploy(
+                definition.name, self.settings.repo_root / definition.template, parameters
+            )
+            self.stacks[definition.name] = stack
+            if definition.name == INFRA_STACK:
+                infra_outputs = stack.outputs
+            logger.info("deployed %s (%d resources)", definition.name, len(stack.resources))
+        self._start_payment_provider()
+
+    def _start_payment_provider(self) -> None:
+        # The provider accepts the API key that the payments stack's secret holds, as the real
+        # provider accepts the key an operator stores there.
+        payments = self.stacks[PAYMENTS_STACK]
+        (secret_id,) = [
+            payments.physical_id(lid) for lid in payments.logical_ids_of_type("AWS::SecretsManager::Secret")
+        ]
+        api_key = self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+        self._provider = PaymentProviderServer(
+            api_key=api_key, host=self.settings.host, port=self.settings.payment_provider_port
+        )
+        self._provider.start()
+
+    def _start_functions(self) -> None:
+        for stack in self.stacks.values():
+            for spec in stack.functions.values():
+                environment = {
+                    **AWS_ENVIRONMENT,
+                    "AWS_ENDPOINT_URL": self.settings.aws_endpoint,
+                    "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                    # No X-Ray daemon or CloudWatch agent locally: traces off, metrics only on request.
+                    "POWERTOOLS_TRACE_DISABLED": "true",
+                    "POWERTOOLS_METRICS_DISABLED": os.environ.get("ORDERFLOW_METRICS_DISABLED", "true"),
+                    **spec.environment,
+                }
+                function = LocalFunction(spec, environment)
+                function.start()
+                self.functions[f"{stack.name}.{spec.logical_id}"] = function
+        with ThreadPoolExecutor(max_workers=len(self.functions) or 1) as pool:
+            list(pool.map(lambda f: f.wait_ready(FUNCTION_INIT_TIMEOUT), self.functions.values()))
+
+    def _start_pollers_and_routes(self) -> None:
+        sqs = self.client("sqs")
+        for stack in self.stacks.values():
+            for source in stack.event_sources:
+                if not source.enabled:
+                    continue
+                queue_name = source.queue_arn.rsplit(":", 1)[1]
+                queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+                function = self.functions[f"{stack.name}.{source.function_logical_id}"]
+                poller = SqsPoller(source, queue_url, function, self.client("sqs"), self.settings.time_scale)
+                poller.start()
+                self.pollers.append(poller)
+            for route in stack.routes:
+                self.gateway.add_route(
+                    route.method, route.path, self.functions[f"{stack.name}.{route.function_logical_id}"]
+                )
+        _wait_until(lambda: all(p.polling.is_set() for p in self.pollers), timeout=30)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("local consumers did not start polling in time")
+        time.sleep(0.05)

@@ -1,0 +1,80 @@
+"""Reading a service's SAM template and translating it offline into plain CloudFormation.
+
+The SAM translator refuses local paths in CodeUri/DefinitionUri (it wants what `sam package`
+produces), so local paths are first rewritten to placeholder S3 URIs, exactly as packaging would,
+and remembered: the provisioner maps them back to the folder or file they name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfn_flip import to_json
+from samtranslator.translator.transform import transform
+
+from orderflow_local.settings import REGION
+
+ARTIFACT_BUCKET = "orderflow-local-artifacts"
+_LOCAL_URI_PROPERTIES = ("CodeUri", "DefinitionUri")
+
+
+@dataclass
+class TranslatedTemplate:
+    path: Path
+    resources: dict[str, Any]
+    parameters: dict[str, Any]
+    outputs: dict[str, Any]
+    artifacts: dict[str, Path] = field(default_factory=dict)  # S3 key -> local path
+
+    def artifact(self, location: dict[str, str]) -> Path:
+        key = location.get("S3Key") or location.get("Key") or ""
+        if key not in self.artifacts:
+            raise ValueError(f"{self.path}: no local artifact behind s3://{ARTIFACT_BUCKET}/{key}")
+        return self.artifacts[key]
+
+
+class _NoManagedPolicies:
+    """The translator only needs managed policy ARNs to expand names; none are used by name here."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(to_json(path.read_text()))
+    return loaded
+
+
+def translate(path: Path) -> TranslatedTemplate:
+    template = load_template(path)
+    artifacts: dict[str, Path] = {}
+    _package_local_paths(template, path.parent, artifacts)
+    if "Transform" in template:
+        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+        template = transform(template, {}, _NoManagedPolicies())
+    return TranslatedTemplate(
+        path=path,
+        resources=template.get("Resources", {}),
+        parameters=template.get("Parameters", {}),
+        outputs=template.get("Outputs", {}),
+        artifacts=artifacts,
+    )
+
+
+def _package_local_paths(template: dict[str, Any], base: Path, artifacts: dict[str, Path]) -> None:
+    sections = [template.get("Globals", {}).get("Function", {})]
+    sections += [resource.get("Properties", {}) for resource in template.get("Resources", {}).values()]
+    for properties in sections:
+        for name in _LOCAL_URI_PROPERTIES:
+            value = properties.get(name)
+            if isinstance(value, str) and not value.startswith("s3://"):
+                local = (base / value).resolve()
+                if not local.exists():
+                    raise FileNotFoundError(f"{base / 'template.yaml'}: {name} {value} does not exist")
+                key = f"{base.name}/{value.strip('/')}"
+                artifacts[key] = local
+                properties[name] = f"s3://{ARTIFACT_BUCKET}/{key}"

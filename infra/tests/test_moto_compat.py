@@ -1,0 +1,674 @@
+"""Each moto gap shown on stock moto, and the AWS behaviour with orderflow_local.moto_compat applied.
+
+Everything runs in-process under ``mock_aws``: moto's Step Functions interpreter calls EventBridge
+through the same in-process stub, so no socket is opened. The gap tests use real-time waits of at
+most a second or two; the fixed tests run with a time scale of 0.01.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import moto
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from orderflow_local import moto_compat
+
+pytestmark = pytest.mark.timeout(60)
+
+SCALE = 0.01
+REGION = "us-east-1"
+BUS = "orderflow"
+ROLE_ARN = "arn:aws:iam::123456789012:role/saga"
+PAY = "arn:aws:states:::events:putEvents.waitForTaskToken"
+
+
+@dataclass(frozen=True)
+class Aws:
+    events: Any
+    sqs: Any
+    sfn: Any
+    queue_url: str
+
+
+@pytest.fixture(autouse=True)
+def restore_moto_compat() -> Iterator[None]:
+    # Leave the patches as the test found them, whatever it applied or reverted.
+    was_applied = all(fix.applied for fix in moto_compat.FIXES)
+    scale = moto_compat._CLOCK.scale
+    yield
+    moto_compat.revert()
+    if was_applied:
+        moto_compat.apply(time_scale=scale)
+
+
+@pytest.fixture
+def patched() -> None:
+    moto_compat.apply(time_scale=SCALE)
+
+
+@pytest.fixture
+def unpatched() -> None:
+    moto_compat.revert()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        events = boto3.client("events", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        # The saga's shape: the task publishes a command on the bus, a rule routes it to a queue.
+        events.create_event_bus(Name=BUS)
+        queue_url = sqs.create_queue(QueueName="payments-commands")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(
+            Name="payment-requested",
+            EventBusName=BUS,
+            EventPattern=json.dumps({"detail-type": ["PaymentRequested"]}),
+        )
+        events.put_targets(
+            Rule="payment-requested",
+            EventBusName=BUS,
+            Targets=[{"Id": "payments", "Arn": queue_arn}],
+        )
+        yield Aws(events=events, sqs=sqs, sfn=sfn, queue_url=queue_url)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def pay_state(**fields: Any) -> dict[str, Any]:
+    """A putEvents.waitForTaskToken task that publishes PaymentRequested with the task token."""
+    return {
+        "Type": "Task",
+        "Resource": PAY,
+        "Parameters": {
+            "Entries": [
+                {
+                    "EventBusName": BUS,
+                    "Source": "orderflow.orders",
+                    "DetailType": "PaymentRequested",
+                    "Detail": {
+                        "orderId.$": "$.orderId",
+                        "taskToken.$": "$$.Task.Token",
+                        "attempt.$": "$$.State.RetryCount",
+                    },
+                }
+            ]
+        },
+        "ResultPath": "$.payment",
+        "Next": "Paid",
+        **fields,
+    }
+
+
+def saga(pay: dict[str, Any], **fail_states: str) -> dict[str, Any]:
+    states: dict[str, Any] = {"Pay": pay, "Paid": {"Type": "Succeed"}}
+    for name, error in fail_states.items():
+        states[name] = {"Type": "Fail", "Error": error, "Cause": f"{name} reached"}
+    return {"StartAt": "Pay", "States": states}
+
+
+def start(aws: Aws, definition: dict[str, Any]) -> str:
+    arn = aws.sfn.create_state_machine(
+        name="order-saga", definition=json.dumps(definition), roleArn=ROLE_ARN
+    )["stateMachineArn"]
+    execution_arn: str = aws.sfn.start_execution(stateMachineArn=arn, input=json.dumps({"orderId": "o-1"}))[
+        "executionArn"
+    ]
+    return execution_arn
+
+
+def next_command(aws: Aws, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The detail of the next PaymentRequested event on the queue, or None after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=1).get("Messages", [])
+        if messages:
+            aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+            detail: dict[str, Any] = json.loads(messages[0]["Body"])["detail"]
+            return detail
+        time.sleep(0.01)
+    return None
+
+
+def drain_commands(aws: Aws) -> list[dict[str, Any]]:
+    commands = []
+    while (command := next_command(aws, timeout=0.05)) is not None:
+        commands.append(command)
+    return commands
+
+
+def status(aws: Aws, execution_arn: str) -> str:
+    value: str = aws.sfn.describe_execution(executionArn=execution_arn)["status"]
+    return value
+
+
+def wait_for_end(aws: Aws, execution_arn: str, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while status(aws, execution_arn) == "RUNNING":
+        assert time.monotonic() < deadline, f"{execution_arn} still RUNNING after {timeout}s"
+        time.sleep(0.01)
+    description: dict[str, Any] = aws.sfn.describe_execution(executionArn=execution_arn)
+    return description
+
+
+def history(aws: Aws, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = aws.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
+        "events"
+    ]
+    return events
+
+
+def events_of(aws: Aws, execution_arn: str, event_type: str) -> list[dict[str, Any]]:
+    return [event for event in history(aws, execution_arn) if event["type"] == event_type]
+
+
+def keep_alive_until_done(aws: Aws, execution_arn: str, task_token: str) -> None:
+    while status(aws, execution_arn) == "RUNNING":
+        # The task may end between the status check and the heartbeat.
+        with contextlib.suppress(aws.sfn.exceptions.InvalidToken, aws.sfn.exceptions.TaskTimedOut):
+            aws.sfn.send_task_heartbeat(taskToken=task_token)
+        time.sleep(0.02)
+
+
+def fail_with_provider_unavailable(aws: Aws, command: dict[str, Any]) -> None:
+    aws.sfn.send_task_failure(
+        taskToken=command["taskToken"], error="ProviderUnavailable", cause="card network down"
+    )
+
+
+RETRY_PROVIDER_UNAVAILABLE = {
+    "Retry": [
+        {
+            "ErrorEquals": ["ProviderUnavailable"],
+            "IntervalSeconds": 5,
+            "MaxAttempts": 3,
+            "BackoffRate": 2,
+        }
+    ],
+    "TimeoutSeconds": 300,
+    "HeartbeatSeconds": 120,
+    "Catch": [{"ErrorEquals": ["ProviderUnavailable"], "ResultPath": "$.error", "Next": "PaymentFailed"}],
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 1: a fresh task token per attempt
+# ---------------------------------------------------------------------------------------------
+
+
+def test_retry_reuses_the_task_token_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    # One retry after one real second keeps this gap demonstration short.
+    pay = pay_state(
+        Retry=[{"ErrorEquals": ["ProviderUnavailable"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        TimeoutSeconds=30,
+        Catch=[{"ErrorEquals": ["ProviderUnavailable"], "Next": "PaymentFailed"}],
+    )
+    execution_arn = start(aws, saga(pay, PaymentFailed="PaymentFailed"))
+
+    first = next_command(aws)
+    assert first is not None
+    fail_with_provider_unavailable(aws, first)
+    # Only the first attempt is ever answered, yet the retry "fails" by itself.
+    description = wait_for_end(aws, execution_arn)
+    retried = drain_commands(aws)
+
+    assert description["status"] == "FAILED"
+    assert description["error"] == "PaymentFailed"
+    assert [command["taskToken"] for command in retried] == [first["taskToken"]]
+    assert len(events_of(aws, execution_arn, "TaskFailed")) == 2
+
+
+def test_every_retry_publishes_a_fresh_token_and_waits_for_its_answer(aws: Aws, patched: None) -> None:
+    execution_arn = start(aws, saga(pay_state(**RETRY_PROVIDER_UNAVAILABLE), PaymentFailed="PaymentFailed"))
+
+    commands: list[dict[str, Any]] = []
+    for _ in range(4):
+        command = next_command(aws)
+        assert command is not None, f"attempt {len(commands) + 1} published nothing"
+        # The attempt must still be waiting for this token's own answer.
+        assert status(aws, execution_arn) == "RUNNING"
+        commands.append(command)
+        fail_with_provider_unavailable(aws, command)
+    description = wait_for_end(aws, execution_arn)
+
+    assert len({command["taskToken"] for command in commands}) == 4
+    assert [command["attempt"] for command in commands] == [0, 1, 2, 3]
+    assert drain_commands(aws) == []
+    assert description["status"] == "FAILED"
+    assert description["error"] == "PaymentFailed"
+    assert len(events_of(aws, execution_arn, "TaskFailed")) == 4
+    caught = events_of(aws, execution_arn, "FailStateEntered")[0]["stateEnteredEventDetails"]
+    assert caught["name"] == "PaymentFailed"
+    assert json.loads(caught["input"])["error"]["Error"] == "ProviderUnavailable"
+
+
+def test_a_retry_succeeds_on_the_answer_to_its_own_token(aws: Aws, patched: None) -> None:
+    execution_arn = start(aws, saga(pay_state(**RETRY_PROVIDER_UNAVAILABLE), PaymentFailed="PaymentFailed"))
+
+    first = next_command(aws)
+    assert first is not None
+    fail_with_provider_unavailable(aws, first)
+    second = next_command(aws)
+    assert second is not None
+    assert second["taskToken"] != first["taskToken"]
+    aws.sfn.send_task_success(taskToken=second["taskToken"], output=json.dumps({"paymentId": "p-1"}))
+    description = wait_for_end(aws, execution_arn)
+
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"])["payment"] == {"paymentId": "p-1"}
+    assert drain_commands(aws) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 2: States.HeartbeatTimeout
+# ---------------------------------------------------------------------------------------------
+
+HEARTBEAT_CATCHERS = [
+    {"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "HeartbeatLost"},
+    {"ErrorEquals": ["States.Timeout"], "Next": "TimedOut"},
+]
+
+
+def heartbeat_saga(heartbeat: int, timeout: int, catchers: list[dict[str, Any]]) -> dict[str, Any]:
+    pay = pay_state(HeartbeatSeconds=heartbeat, TimeoutSeconds=timeout, Catch=catchers)
+    return saga(pay, HeartbeatLost="HeartbeatLost", TimedOut="TimedOut")
+
+
+def timed_out_error(aws: Aws, execution_arn: str) -> str:
+    (timed_out,) = events_of(aws, execution_arn, "TaskTimedOut")
+    error: str = timed_out["taskTimedOutEventDetails"]["error"]
+    return error
+
+
+def test_heartbeat_expiry_is_states_timeout_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    execution_arn = start(aws, heartbeat_saga(1, 5, HEARTBEAT_CATCHERS))
+
+    description = wait_for_end(aws, execution_arn)
+
+    assert timed_out_error(aws, execution_arn) == "States.Timeout"
+    assert description["error"] == "TimedOut"
+
+
+def test_heartbeat_expiry_is_states_heartbeat_timeout(aws: Aws, patched: None) -> None:
+    execution_arn = start(aws, heartbeat_saga(10, 300, HEARTBEAT_CATCHERS))
+
+    description = wait_for_end(aws, execution_arn)
+
+    assert timed_out_error(aws, execution_arn) == "States.HeartbeatTimeout"
+    assert description["error"] == "HeartbeatLost"
+
+
+def test_a_states_timeout_catcher_still_catches_a_heartbeat_timeout(aws: Aws, patched: None) -> None:
+    catch_timeout_only = [{"ErrorEquals": ["States.Timeout"], "Next": "TimedOut"}]
+    execution_arn = start(aws, heartbeat_saga(10, 300, catch_timeout_only))
+
+    description = wait_for_end(aws, execution_arn)
+
+    assert timed_out_error(aws, execution_arn) == "States.HeartbeatTimeout"
+    assert description["error"] == "TimedOut"
+
+
+def test_task_timeout_is_still_states_timeout(aws: Aws, patched: None) -> None:
+    execution_arn = start(aws, heartbeat_saga(10, 30, HEARTBEAT_CATCHERS))
+    command = next_command(aws)
+    assert command is not None
+    # Heartbeats keep the task alive past HeartbeatSeconds until TimeoutSeconds ends it.
+    keep_alive_until_done(aws, execution_arn, command["taskToken"])
+
+    assert timed_out_error(aws, execution_arn) == "States.Timeout"
+    assert wait_for_end(aws, execution_arn)["error"] == "TimedOut"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 3: StopExecution while waiting for a token
+# ---------------------------------------------------------------------------------------------
+
+
+def test_stop_execution_waits_for_the_task_timeout_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    execution_arn = start(aws, saga(pay_state(TimeoutSeconds=1)))
+    assert next_command(aws) is not None
+
+    aws.sfn.stop_execution(executionArn=execution_arn, error="OrderCancelled")
+    time.sleep(0.3)
+    still = status(aws, execution_arn)
+    description = wait_for_end(aws, execution_arn)
+
+    assert still == "RUNNING"
+    assert description["status"] == "FAILED"
+    assert description["error"] == "States.Timeout"
+
+
+def test_stop_execution_aborts_a_task_waiting_for_its_token(aws: Aws, patched: None) -> None:
+    execution_arn = start(
+        aws,
+        saga(
+            pay_state(TimeoutSeconds=300, Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Oops"}]),
+            Oops="Oops",
+        ),
+    )
+    assert next_command(aws) is not None
+
+    aws.sfn.stop_execution(executionArn=execution_arn, error="OrderCancelled")
+    description = wait_for_end(aws, execution_arn, timeout=1.0)
+
+    assert description["status"] == "ABORTED"
+    types = [event["type"] for event in history(aws, execution_arn)]
+    assert types[-1] == "ExecutionAborted"
+    assert not {"TaskTimedOut", "TaskFailed", "FailStateEntered"} & set(types)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 4: SendTaskFailure keeps its cause
+# ---------------------------------------------------------------------------------------------
+
+OUT_OF_STOCK_CAUSE = "KB-001: requested 5, available 3"
+
+
+def start_caught_failure(aws: Aws) -> str:
+    """A callback task whose failure a Catch puts in $.failure before the saga compensates."""
+    pay = pay_state(Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Compensate"}])
+    definition = saga(pay)
+    definition["States"]["Compensate"] = {"Type": "Pass", "End": True}
+    return start(aws, definition)
+
+
+def answer_out_of_stock(aws: Aws, execution_arn: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fail the task with OutOfStock; return the execution's output and its TaskFailed details."""
+    command = next_command(aws)
+    assert command is not None
+    aws.sfn.send_task_failure(taskToken=command["taskToken"], error="OutOfStock", cause=OUT_OF_STOCK_CAUSE)
+    description = wait_for_end(aws, execution_arn)
+    assert description["status"] == "SUCCEEDED"
+    (failed,) = events_of(aws, execution_arn, "TaskFailed")
+    output: dict[str, Any] = json.loads(description["output"])
+    return output, failed["taskFailedEventDetails"]
+
+
+def test_send_task_failure_drops_the_cause_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    execution_arn = start_caught_failure(aws)
+
+    output, failed = answer_out_of_stock(aws, execution_arn)
+
+    assert output["failure"] == {"Error": "OutOfStock", "Cause": None}
+    assert failed["error"] == "OutOfStock"
+    assert "cause" not in failed
+
+
+def test_a_catch_sees_the_cause_given_to_send_task_failure(aws: Aws, patched: None) -> None:
+    execution_arn = start_caught_failure(aws)
+
+    output, failed = answer_out_of_stock(aws, execution_arn)
+
+    assert output["failure"] == {"Error": "OutOfStock", "Cause": OUT_OF_STOCK_CAUSE}
+    assert (failed["error"], failed["cause"]) == ("OutOfStock", OUT_OF_STOCK_CAUSE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 5: the first answer to a task token wins
+# ---------------------------------------------------------------------------------------------
+
+# Our consumers treat either code as "the task is already closed".
+CLOSED_TOKEN_CODES = {"TaskTimedOut", "InvalidToken"}
+
+# No HeartbeatSeconds: these tests answer at once, and moto (even patched) loses an answer that
+# arrives before a heartbeat wait has started.
+RETRY_WITHOUT_HEARTBEAT = {
+    "Retry": [{"ErrorEquals": ["ProviderUnavailable"], "IntervalSeconds": 5, "MaxAttempts": 1}],
+    "TimeoutSeconds": 300,
+}
+
+
+def succeed(aws: Aws, command: dict[str, Any], payment_id: str) -> None:
+    aws.sfn.send_task_success(taskToken=command["taskToken"], output=json.dumps({"paymentId": payment_id}))
+
+
+def assert_closed(answer: Any) -> None:
+    with pytest.raises(ClientError) as rejected:
+        answer()
+    assert rejected.value.response["Error"]["Code"] in CLOSED_TOKEN_CODES
+
+
+def without_fix(name: str) -> None:
+    """Apply every fix but the named one."""
+    moto_compat.apply(time_scale=SCALE)
+    (fix,) = [fix for fix in moto_compat.FIXES if fix.name == name]
+    fix.revert()
+
+
+def test_a_second_answer_is_accepted_silently_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    execution_arn = start(aws, saga(pay_state()))
+    command = next_command(aws)
+    assert command is not None
+
+    succeed(aws, command, "p-1")
+    # Accepted while the execution runs (and the last answer read wins)...
+    fail_with_provider_unavailable(aws, command)
+    wait_for_end(aws, execution_arn)
+    # ...and after it has ended.
+    fail_with_provider_unavailable(aws, command)
+
+
+def test_the_first_answer_wins_and_a_second_one_is_rejected(aws: Aws, patched: None) -> None:
+    execution_arn = start(aws, saga(pay_state(), PaymentFailed="PaymentFailed"))
+    command = next_command(aws)
+    assert command is not None
+
+    succeed(aws, command, "p-1")
+    # Sent before the interpreter has (most likely) read the success.
+    assert_closed(lambda: fail_with_provider_unavailable(aws, command))
+    description = wait_for_end(aws, execution_arn)
+
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"])["payment"] == {"paymentId": "p-1"}
+    assert events_of(aws, execution_arn, "TaskFailed") == []
+
+
+@pytest.mark.parametrize("ending", ["answered", "timed_out"])
+def test_an_answer_after_the_execution_ended_is_rejected(aws: Aws, patched: None, ending: str) -> None:
+    # Scaled, the task times out after 0.1 s when nobody answers.
+    execution_arn = start(aws, saga(pay_state(TimeoutSeconds=10)))
+    command = next_command(aws)
+    assert command is not None
+    if ending == "answered":
+        succeed(aws, command, "p-1")
+    ended = wait_for_end(aws, execution_arn)["status"]
+
+    assert_closed(lambda: fail_with_provider_unavailable(aws, command))
+    assert_closed(lambda: succeed(aws, command, "p-2"))
+    assert status(aws, execution_arn) == ended == ("SUCCEEDED" if ending == "answered" else "FAILED")
+
+
+def answer_the_first_attempt_again_during_the_retry(aws: Aws) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Fail the first attempt; return the execution, the first command and the retry's command."""
+    execution_arn = start(aws, saga(pay_state(**RETRY_WITHOUT_HEARTBEAT)))
+    first = next_command(aws)
+    assert first is not None
+    fail_with_provider_unavailable(aws, first)
+    retry = next_command(aws)
+    assert retry is not None
+    assert retry["taskToken"] != first["taskToken"]
+    return execution_arn, first, retry
+
+
+def test_a_stale_answer_during_a_retry_is_accepted_without_first_task_answer_wins(aws: Aws) -> None:
+    without_fix("FirstTaskAnswerWins")
+    execution_arn, first, retry = answer_the_first_attempt_again_during_the_retry(aws)
+
+    # The redelivered answer to the first attempt's token is accepted without an error.
+    succeed(aws, first, "p-stale")
+    succeed(aws, retry, "p-2")
+
+    assert json.loads(wait_for_end(aws, execution_arn)["output"])["payment"] == {"paymentId": "p-2"}
+
+
+def test_an_answer_to_an_earlier_attempts_token_is_rejected(aws: Aws, patched: None) -> None:
+    execution_arn, first, retry = answer_the_first_attempt_again_during_the_retry(aws)
+
+    assert_closed(lambda: succeed(aws, first, "p-stale"))
+    assert_closed(lambda: fail_with_provider_unavailable(aws, first))
+    # The retry still waits for its own token's answer.
+    assert status(aws, execution_arn) == "RUNNING"
+    succeed(aws, retry, "p-2")
+    description = wait_for_end(aws, execution_arn)
+
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"])["payment"] == {"paymentId": "p-2"}
+    assert len(events_of(aws, execution_arn, "TaskFailed")) == 1
+    assert len(events_of(aws, execution_arn, "TaskSucceeded")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Time scale
+# ---------------------------------------------------------------------------------------------
+
+
+def test_time_scale_shortens_retry_and_wait_state_and_execution_timeout(aws: Aws, patched: None) -> None:
+    # Unscaled: a 10 s Wait, 5 + 10 + 20 s of retries, then a 100 s execution timeout.
+    definition = {
+        "TimeoutSeconds": 100,
+        "StartAt": "Pause",
+        "States": {
+            "Pause": {"Type": "Wait", "Seconds": 10, "Next": "Flaky"},
+            "Flaky": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom"}}}],
+                "Retry": [
+                    {"ErrorEquals": ["Boom"], "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}
+                ],
+                "Catch": [{"ErrorEquals": ["Boom"], "Next": "Hang"}],
+                "Next": "Hang",
+            },
+            "Hang": {"Type": "Wait", "Seconds": 100000, "End": True},
+        },
+    }
+    # Timed from the start of the execution: the first parse of a definition warms moto up for ~1 s.
+    execution_arn = start(aws, definition)
+    started = time.monotonic()
+    description = wait_for_end(aws, execution_arn)
+    elapsed = time.monotonic() - started
+
+    assert description["status"] == "TIMED_OUT"
+    assert elapsed < 3.0
+    execution_started, timed_out = (
+        events_of(aws, execution_arn, event_type)[0]["timestamp"]
+        for event_type in ("ExecutionStarted", "ExecutionTimedOut")
+    )
+    assert 0.9 <= (timed_out - execution_started).total_seconds() < 3.0
+    # The 10 s Wait and 35 s of retries fitted inside the 1 s the execution was given.
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events_of(aws, execution_arn, "WaitStateEntered")
+    ]
+    assert entered == ["Pause", "Hang"]
+    attempts = [e["timestamp"] for e in events_of(aws, execution_arn, "ParallelStateStarted")]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts)]
+    assert len(gaps) == 3
+    # 0.05, 0.1 and 0.2 s scaled; loose bounds against a busy machine.
+    assert all(0.03 <= gap < 1.0 for gap in gaps), gaps
+    assert gaps[2] > gaps[0]
+
+
+def test_time_scale_shortens_task_timeout_but_history_keeps_the_declared_values(
+    aws: Aws, patched: None
+) -> None:
+    execution_arn = start(aws, saga(pay_state(TimeoutSeconds=50, HeartbeatSeconds=40)))
+    started = time.monotonic()
+    command = next_command(aws)
+    assert command is not None
+    keep_alive_until_done(aws, execution_arn, command["taskToken"])
+    elapsed = time.monotonic() - started
+
+    assert wait_for_end(aws, execution_arn)["error"] == "States.Timeout"
+    assert elapsed < 3.0
+    (scheduled,) = events_of(aws, execution_arn, "TaskScheduled")
+    details = scheduled["taskScheduledEventDetails"]
+    assert (details["timeoutInSeconds"], details["heartbeatInSeconds"]) == (50, 40)
+
+
+def test_apply_again_changes_only_the_scale(aws: Aws, patched: None) -> None:
+    moto_compat.apply(time_scale=0.002)
+    execution_arn = start(aws, saga(pay_state(TimeoutSeconds=100)))
+    wait_for_end(aws, execution_arn)
+
+    submitted, timed_out = (
+        events_of(aws, execution_arn, event_type)[0]["timestamp"]
+        for event_type in ("TaskSubmitted", "TaskTimedOut")
+    )
+    # 0.2 s at the new scale; 1 s at the fixture's 0.01.
+    assert (timed_out - submitted).total_seconds() < 0.8
+
+
+# ---------------------------------------------------------------------------------------------
+# apply / revert mechanics
+# ---------------------------------------------------------------------------------------------
+
+
+def test_apply_is_idempotent_and_revert_restores_moto_exactly(unpatched: None) -> None:
+    moto_compat.apply(time_scale=SCALE)
+    seams = [
+        (owner, attribute)
+        for fix in (*moto_compat.FIXES, moto_compat._TIME_SCALE)
+        for owner, attribute, _ in fix._saved
+    ]
+    moto_compat.revert()
+    stock = {seam: seam[0].__dict__.get(seam[1]) for seam in seams}
+
+    moto_compat.apply(time_scale=SCALE)
+    patched_seams = {seam: seam[0].__dict__.get(seam[1]) for seam in seams}
+    moto_compat.apply(time_scale=0.5)
+    assert {seam: seam[0].__dict__.get(seam[1]) for seam in seams} == patched_seams
+    assert all(patched_seams[seam] is not stock[seam] for seam in seams)
+
+    moto_compat.revert()
+    assert {seam: seam[0].__dict__.get(seam[1]) for seam in seams} == stock
+    assert not any(fix.applied for fix in moto_compat.FIXES)
+    assert moto_compat._CLOCK.scale == 1.0
+
+
+def test_every_fix_documents_gap_aws_behaviour_and_when_to_drop() -> None:
+    assert [fix.name for fix in moto_compat.FIXES] == [
+        "FreshTaskTokenPerAttempt",
+        "HeartbeatTimeoutErrorName",
+        "StopExecutionWhileWaiting",
+        "SendTaskFailureKeepsCause",
+        "FirstTaskAnswerWins",
+    ]
+    for fix in moto_compat.FIXES:
+        doc = type(fix).__doc__ or ""
+        for section in ("moto gap:", "AWS:", "Drop when"):
+            assert section in doc, f"{fix.name} does not document {section!r}"
+
+
+def test_apply_refuses_another_moto_release(monkeypatch: pytest.MonkeyPatch, unpatched: None) -> None:
+    monkeypatch.setattr(moto, "__version__", "5.2.6")
+
+    with pytest.raises(moto_compat.UnsupportedMotoVersion, match=r"5\.2\.5"):
+        moto_compat.apply()
+    assert not any(fix.applied for fix in moto_compat.FIXES)
+
+
+def test_apply_rejects_a_non_positive_scale(unpatched: None) -> None:
+    with pytest.raises(ValueError, match="time_scale"):
+        moto_compat.apply(time_scale=0)

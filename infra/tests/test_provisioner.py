@@ -1,0 +1,148 @@
+"""Deploying the real templates into moto (in-process) gives the resources the templates declare."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from orderflow_local.intrinsics import TemplateError
+from orderflow_local.provisioner import DeployedStack, Provisioner, creation_order
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = ["orders", "inventory", "payments", "invoicing", "notifications"]
+
+
+@pytest.fixture
+def provisioner(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioner]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        provisioner = Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
+        provisioner.deploy("orderflow-infra", REPO / "infra" / "template.yaml", {})
+        yield provisioner
+
+
+def deploy(provisioner: Provisioner, service: str, **parameters: str) -> DeployedStack:
+    return provisioner.deploy(
+        f"orderflow-{service}",
+        REPO / "services" / service / "template.yaml",
+        {"EventBusName": "orderflow", **parameters},
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_template_deploys_with_its_functions_and_consumers(
+    provisioner: Provisioner, service: str
+) -> None:
+    stack = deploy(provisioner, service)
+    assert stack.functions, "every service has at least one function"
+    for function in stack.functions.values():
+        module = function.handler.rsplit(".", 1)[0].replace(".", "/")
+        assert (function.code_dir / f"{module}.py").exists(), function.handler
+        assert function.environment["EVENT_BUS_NAME"] == "orderflow"
+    sqs = boto3.client("sqs")
+    for source in stack.event_sources:
+        url = sqs.get_queue_url(QueueName=source.queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+        redrive = json.loads(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"][
+                "RedrivePolicy"
+            ]
+        )
+        assert redrive["maxReceiveCount"] >= 1
+        assert source.report_batch_item_failures
+
+
+def test_rules_deliver_to_the_services_queues(provisioner: Provisioner) -> None:
+    stack = deploy(provisioner, "inventory")
+    events = boto3.client("events")
+    rules = events.list_rules(EventBusName="orderflow")["Rules"]
+    targets = [
+        target["Arn"]
+        for rule in rules
+        for target in events.list_targets_by_rule(Rule=rule["Name"], EventBusName="orderflow")["Targets"]
+        if ":sqs:" in target["Arn"]  # the archive has a rule of its own
+    ]
+    assert sorted(targets) == sorted(source.queue_arn for source in stack.event_sources)
+
+
+def test_the_state_machine_is_the_asl_file_after_substitution(provisioner: Provisioner) -> None:
+    stack = deploy(provisioner, "orders")
+    arn = stack.outputs["OrderSagaStateMachineArn"]
+    definition = boto3.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"]
+    asl = (REPO / "services" / "orders" / "statemachine" / "order_saga.asl.json").read_text()
+    assert definition == asl.replace("${EventBusName}", "orderflow")
+
+
+def test_api_routes_come_from_the_template(provisioner: Provisioner) -> None:
+    stack = deploy(provisioner, "orders")
+    assert {(route.method, route.path) for route in stack.routes} == {
+        ("POST", "/orders"),
+        ("GET", "/orders/{orderId}"),
+    }
+
+
+def test_a_secret_is_created_with_a_generated_value(provisioner: Provisioner) -> None:
+    stack = deploy(provisioner, "payments", PaymentProviderUrl="http://127.0.0.1:1")
+    (secret,) = stack.logical_ids_of_type("AWS::SecretsManager::Secret")
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=stack.physical_id(secret))[
+        "SecretString"
+    ]
+    assert len(value) >= 32
+
+
+def _write(tmp_path: Path, resources: dict[str, Any], parameters: dict[str, Any] | None = None) -> Path:
+    path = tmp_path / "template.yaml"
+    path.write_text(json.dumps({"Parameters": parameters or {}, "Resources": resources}))
+    return path
+
+
+def test_an_unknown_resource_type_is_an_error_not_a_silent_skip(
+    provisioner: Provisioner, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}})
+    with pytest.raises(TemplateError, match="Topic.*AWS::SNS::Topic"):
+        provisioner.deploy("s", path, {})
+
+
+def test_a_property_the_runtime_does_not_emulate_is_an_error(
+    provisioner: Provisioner, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"Mystery": 1}}})
+    with pytest.raises(TemplateError, match="Mystery"):
+        provisioner.deploy("s", path, {})
+
+
+def test_parameters_without_a_value_or_outside_allowed_values_are_errors(
+    provisioner: Provisioner, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path, {}, {"Needed": {"Type": "String"}, "Level": {"Type": "String", "AllowedValues": ["A"]}}
+    )
+    with pytest.raises(TemplateError, match="Needed"):
+        provisioner.deploy("s", path, {"Level": "A"})
+    with pytest.raises(TemplateError, match="Level"):
+        provisioner.deploy("s", path, {"Needed": "x", "Level": "B"})
+    with pytest.raises(TemplateError, match="unknown parameters"):
+        provisioner.deploy("s", path, {"Needed": "x", "Level": "A", "Extra": "1"})
+
+
+def test_resources_are_created_after_everything_they_refer_to() -> None:
+    order = creation_order(
+        {
+            "Rule": {"Properties": {"Targets": [{"Arn": {"Fn::GetAtt": ["Queue", "Arn"]}}]}},
+            "Queue": {
+                "Properties": {"RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}}}
+            },
+            "Dlq": {"Properties": {}},
+            "Late": {"DependsOn": "Rule", "Properties": {}},
+        }
+    )
+    assert order.index("Dlq") < order.index("Queue") < order.index("Rule") < order.index("Late")

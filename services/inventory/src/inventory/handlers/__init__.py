@@ -1,0 +1,1 @@
+"""The inventory's Lambda entry points (one module per function in template.yaml)."""

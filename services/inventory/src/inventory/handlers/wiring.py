@@ -1,0 +1,38 @@
+"""What every inventory handler shares: its telemetry and the objects kept for the container's life.
+
+Table and bus names come from the environment that template.yaml sets; the objects are built on
+first use, so importing a handler needs no AWS configuration.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from inventory.service import Inventory
+from inventory.store import InventoryStore
+from orderflow_shared.aws import dynamodb_table
+from orderflow_shared.observability import telemetry
+from orderflow_shared.publisher import EventPublisher
+
+# The Powertools logger is named after POWERTOOLS_SERVICE_NAME ("inventory"), so the use cases'
+# module loggers (inventory.*) propagate to it and share its JSON format and correlation id.
+TELEMETRY = telemetry()
+
+
+@functools.cache
+def store() -> InventoryStore:
+    return InventoryStore(
+        catalogue=dynamodb_table(os.environ["CATALOGUE_TABLE"]),
+        reservations=dynamodb_table(os.environ["RESERVATIONS_TABLE"]),
+    )
+
+
+@functools.cache
+def inventory() -> Inventory:
+    return Inventory(store())
+
+
+@functools.cache
+def publisher() -> EventPublisher:
+    return EventPublisher()

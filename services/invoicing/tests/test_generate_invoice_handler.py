@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from pypdf import PdfReader
+
+from invoicing.document import InvoiceDocument
+from invoicing.handlers.generate_invoice import handler
+from orderflow_shared.contracts.invoicing import InvoiceGenerated
+from orderflow_shared.contracts.orders import GenerateInvoice, GenerateInvoiceData, InvoiceResult
+from orderflow_shared.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
+
+from .conftest import BUCKET, Stack
+
+ORDER_ID = "3f2a9c1b-77d0-4c1e-9d51-0a6f3c2b8e11"
+PDF_KEY = f"invoices/{ORDER_ID}/invoice.pdf"
+JSON_KEY = f"invoices/{ORDER_ID}/invoice.json"
+
+
+def _command(data: GenerateInvoiceData, occurred_at: datetime | None = None) -> GenerateInvoice:
+    command = GenerateInvoice.create(ORDER_ID, data, task_token="tok-invoice")
+    if occurred_at is None:
+        return command
+    metadata = command.metadata.model_copy(update={"occurred_at": occurred_at})
+    return command.model_copy(update={"metadata": metadata})
+
+
+def _deliver(*commands: GenerateInvoice | str) -> dict[str, Any]:
+    return handler(sqs_event(*commands), FakeLambdaContext())
+
+
+def test_invoice_copies_are_stored_and_the_task_answered_with_a_pdf_link(
+    stack: Stack, workflow: WorkflowAnswers, invoice_data: GenerateInvoiceData
+) -> None:
+    response = _deliver(_command(invoice_data, datetime(2026, 5, 14, 9, 0, tzinfo=UTC)))
+
+    assert response == {"batchItemFailures": []}
+    pdf = stack.s3.get_object(Bucket=BUCKET, Key=PDF_KEY)
+    assert pdf["ContentType"] == "application/pdf"
+    assert pdf["ContentDisposition"] == 'inline; filename="INV-20260514-3F2A9C1B.pdf"'
+    pdf_text = PdfReader(io.BytesIO(pdf["Body"].read())).pages[0].extract_text()
+    assert "INV-20260514-3F2A9C1B" in pdf_text
+    stored_json = stack.s3.get_object(Bucket=BUCKET, Key=JSON_KEY)
+    assert stored_json["ContentType"] == "application/json"
+    document = InvoiceDocument.model_validate_json(stored_json["Body"].read())
+    assert document.invoice_number == "INV-20260514-3F2A9C1B"
+    assert document.total_amount == 133454
+
+    [answer] = workflow.success_outputs
+    result = InvoiceResult.model_validate(answer)
+    assert result.invoice_number == "INV-20260514-3F2A9C1B"
+    link = urlparse(result.invoice_url)
+    assert link.path.endswith(PDF_KEY)
+    assert parse_qs(link.query)["X-Amz-Expires"] == ["604800"]
+
+
+def test_the_download_link_serves_the_pdf(
+    stack: Stack, workflow: WorkflowAnswers, invoice_data: GenerateInvoiceData
+) -> None:
+    _deliver(_command(invoice_data))
+    [answer] = workflow.success_outputs
+
+    download = requests.get(answer["invoiceUrl"], timeout=5)
+
+    assert download.status_code == 200
+    assert download.content.startswith(b"%PDF-")
+
+
+def test_invoice_generated_is_published_with_the_answered_invoice(
+    stack: Stack, workflow: WorkflowAnswers, invoice_data: GenerateInvoiceData
+) -> None:
+    _deliver(_command(invoice_data))
+
+    [event] = stack.published.drain()
+    assert isinstance(event, InvoiceGenerated)
+    [answer] = workflow.success_outputs
+    assert event.order_id == ORDER_ID
+    assert event.data.invoice_number == answer["invoiceNumber"]
+    assert event.data.invoice_url == answer["invoiceUrl"]
+    assert (event.data.total_amount, event.data.currency) == (133454, "USD")
+
+
+def test_a_redelivered_or_retried_command_keeps_the_first_invoice_number(
+    stack: Stack, workflow: WorkflowAnswers, invoice_data: GenerateInvoiceData
+) -> None:
+    first = _command(invoice_data, datetime(2026, 5, 14, 23, 59, tzinfo=UTC))
+    _deliver(first)
+    _deliver(first)
+    _deliver(_command(invoice_data, datetime(2026, 5, 15, 0, 5, tzinfo=UTC)))
+
+    numbers = {answer["invoiceNumber"] for answer in workflow.success_outputs}
+    assert numbers == {"INV-20260514-3F2A9C1B"}
+    assert len(workflow.success_outputs) == 3
+    assert stack.table.scan()["Count"] == 1
+    stored = stack.s3.get_object(Bucket=BUCKET, Key=JSON_KEY)["Body"].read()
+    assert json.loads(stored)["invoiceNumber"] == "INV-20260514-3F2A9C1B"
+    listed = stack.s3.list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert sorted(obj["Key"] for obj in listed) == [JSON_KEY, PDF_KEY]
+
+
+def test_the_record_names_the_number_and_both_keys(
+    stack: Stack, workflow: WorkflowAnswers, invoice_data: GenerateInvoiceData
+) -> None:
+    _deliver(_command(invoice_data, datetime(2026, 5, 14, 9, 0, tzinfo=UTC)))
+
+    item = stack.table.get_item(Key={"orderId": ORDER_ID})["Item"]
+    assert item["invoiceNumber"] == "INV-20260514-3F2A9C1B"
+    assert (item["pdfKey"], item["jsonKey"]) == (PDF_KEY, JSON_KEY)
+
+
+def test_a_malformed_command_is_reported_and_nothing_is_answered(
+    stack: Stack, workflow: WorkflowAnswers, invoice_data: GenerateInvoiceData
+) -> None:
+    event = sqs_event("{not json", _command(invoice_data))
+
+    response = _deliver_raw(event)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert len(workflow.success_outputs) == 1
+
+
+def test_when_storing_fails_the_command_is_retried_without_answer_or_event(
+    stack: Stack,
+    workflow: WorkflowAnswers,
+    invoice_data: GenerateInvoiceData,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INVOICES_BUCKET", "no-such-bucket")
+
+    # A batch whose every record failed fails the invocation, so SQS redelivers all of it.
+    with pytest.raises(BatchProcessingError, match="NoSuchBucket"):
+        _deliver(_command(invoice_data))
+
+    assert workflow.calls == []
+    assert stack.published.drain() == []
+
+
+def _deliver_raw(event: dict[str, Any]) -> dict[str, Any]:
+    return handler(event, FakeLambdaContext())

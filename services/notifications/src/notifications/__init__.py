@@ -1,0 +1,1 @@
+"""orderflow notifications service: emails the customer about their order, once per kind."""

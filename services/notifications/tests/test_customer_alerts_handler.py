@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from typing import Any
+
+from notifications.handlers.customer_alerts import handler
+from orderflow_shared.contracts.notifications import CustomerNotified
+from orderflow_shared.contracts.orders import OrderFailureData, OrderOutOfStock, OrderPaymentFailed
+from orderflow_shared.testing import FakeLambdaContext, sqs_event
+
+from .conftest import SENDER, Stack
+
+ORDER_ID = "9b1e4c7a-0d2f-4f5e-8a3b-6c7d8e9f0a1b"
+
+
+def _deliver(*events: OrderOutOfStock | OrderPaymentFailed) -> dict[str, Any]:
+    return handler(sqs_event(*events), FakeLambdaContext())
+
+
+def _notified(stack: Stack) -> list[CustomerNotified]:
+    return stack.published.of_type(CustomerNotified)
+
+
+def test_out_of_stock_emails_the_reason_and_publishes_the_notification(
+    stack: Stack, out_of_stock_data: OrderFailureData
+) -> None:
+    assert _deliver(OrderOutOfStock.create(ORDER_ID, out_of_stock_data)) == {"batchItemFailures": []}
+
+    [email] = stack.sent_emails()
+    assert (email.source, email.destinations["ToAddresses"]) == (SENDER, ["ana@example.com"])
+    assert ORDER_ID in email.subject
+    assert "KB-001: 2 requested, 1 available" in email.body
+    assert "Nothing was charged" in email.body
+    [notified] = _notified(stack)
+    assert (notified.order_id, notified.data.kind, notified.data.message_id) == (
+        ORDER_ID,
+        "OUT_OF_STOCK",
+        email.id,
+    )
+
+
+def test_payment_failed_emails_the_reason_and_publishes_the_notification(
+    stack: Stack, payment_failed_data: OrderFailureData
+) -> None:
+    _deliver(OrderPaymentFailed.create(ORDER_ID, payment_failed_data))
+
+    [email] = stack.sent_emails()
+    assert "The card was declined" in email.body
+    assert "released" in email.body
+    [notified] = _notified(stack)
+    assert (notified.data.kind, notified.data.message_id) == ("PAYMENT_FAILED", email.id)
+
+
+def test_a_duplicated_alert_sends_one_email_and_notifies_with_the_same_message_id(
+    stack: Stack, out_of_stock_data: OrderFailureData
+) -> None:
+    event = OrderOutOfStock.create(ORDER_ID, out_of_stock_data)
+    _deliver(event, event)
+    _deliver(OrderOutOfStock.create(ORDER_ID, out_of_stock_data))
+
+    [email] = stack.sent_emails()
+    assert {notified.data.message_id for notified in _notified(stack)} == {email.id}
+
+
+def test_each_kind_of_alert_is_its_own_email(
+    stack: Stack, out_of_stock_data: OrderFailureData, payment_failed_data: OrderFailureData
+) -> None:
+    _deliver(
+        OrderOutOfStock.create(ORDER_ID, out_of_stock_data),
+        OrderPaymentFailed.create(ORDER_ID, payment_failed_data),
+    )
+
+    assert len(stack.sent_emails()) == 2
+    assert {notified.data.kind for notified in _notified(stack)} == {"OUT_OF_STOCK", "PAYMENT_FAILED"}
+
+
+def test_an_event_the_queue_should_not_carry_is_reported(
+    stack: Stack, out_of_stock_data: OrderFailureData
+) -> None:
+    event = sqs_event("{}", OrderOutOfStock.create(ORDER_ID, out_of_stock_data))
+
+    response = handler(event, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert len(stack.sent_emails()) == 1

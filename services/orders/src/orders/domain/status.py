@@ -1,0 +1,46 @@
+"""Order statuses and the forward-only rule of the status projection."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    INVENTORY_CONFIRMED = "INVENTORY_CONFIRMED"
+    PAYMENT_SUCCESS = "PAYMENT_SUCCESS"
+    INVOICED = "INVOICED"
+    COMPLETED = "COMPLETED"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order's life: a status may only replace one of lower rank.
+
+        The terminal failures outrank every step, so a late or duplicated success event can
+        never resurrect a failed order, and nothing moves a terminal order again.
+        """
+        return _RANKS[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (OrderStatus.COMPLETED, OrderStatus.OUT_OF_STOCK, OrderStatus.PAYMENT_FAILED)
+
+
+_RANKS = {
+    OrderStatus.RECEIVED: 0,
+    OrderStatus.INVENTORY_CONFIRMED: 1,
+    OrderStatus.PAYMENT_SUCCESS: 2,
+    OrderStatus.INVOICED: 3,
+    OrderStatus.COMPLETED: 4,
+    OrderStatus.OUT_OF_STOCK: 5,
+    OrderStatus.PAYMENT_FAILED: 5,
+}
+
+
+def ordered_history(history: dict[str, str]) -> list[dict[str, str]]:
+    """The history map (status -> first time reached) as the list the API returns, in life order."""
+    entries = [(OrderStatus(status), at) for status, at in history.items()]
+    entries.sort(key=lambda entry: (entry[0].rank, entry[1]))
+    return [{"status": status.value, "at": at} for status, at in entries]

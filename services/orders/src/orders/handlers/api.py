@@ -1,0 +1,116 @@
+"""The orders API: POST /orders and GET /orders/{orderId} (API Gateway REST, Lambda proxy)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Annotated, Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow_shared.aws import client, dynamodb_table
+from orderflow_shared.observability import telemetry
+from orders.domain.order import PlaceOrderRequest
+from orders.repository import OrdersRepository
+from orders.service import OrderNotAcceptedError, OrdersService
+from orders.workflow import OrderWorkflow
+
+tel = telemetry()
+app = APIGatewayRestResolver(enable_validation=True)
+service = OrdersService(
+    OrdersRepository(dynamodb_table(os.environ["ORDERS_TABLE"])),
+    OrderWorkflow(client("stepfunctions"), os.environ["STATE_MACHINE_ARN"]),
+)
+
+# A retried POST with the same Idempotency-Key returns the first answer for 24 h; reusing a key
+# for a different body is refused rather than silently answered with the other order.
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=24 * 3600
+)
+idempotency_store = DynamoDBPersistenceLayer(
+    table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=client("dynamodb")
+)
+
+OrderId = Annotated[str, Path(min_length=1, max_length=80)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _idempotent_per_retry_identity(function: F) -> F:
+    """Powertools' (untyped) idempotent_function; the function it returns keeps the signature."""
+    idempotent: F = idempotent_function(
+        function,
+        data_keyword_argument="retry_identity",
+        config=idempotency_config,
+        persistence_store=idempotency_store,
+    )
+    return idempotent
+
+
+@_idempotent_per_retry_identity
+def place_order_once(retry_identity: dict[str, Any], request: PlaceOrderRequest) -> dict[str, Any]:
+    return service.place_order(request)
+
+
+@app.post("/orders")
+def create_order(
+    order: Annotated[PlaceOrderRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[dict[str, Any]]:
+    try:
+        if idempotency_key is None:
+            view = service.place_order(order)
+        else:
+            identity = {"key": f"{order.customer.id}:{idempotency_key}", "body": order.to_wire()}
+            view = place_order_once(retry_identity=identity, request=order)
+    except IdempotencyValidationError as error:
+        raise ServiceError(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "Idempotency-Key was already used with a different request"
+        ) from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise ServiceError(
+            HTTPStatus.CONFLICT, "a request with this Idempotency-Key is in progress"
+        ) from error
+    except OrderNotAcceptedError as error:
+        tel.logger.exception("order not accepted")
+        raise ServiceError(
+            HTTPStatus.SERVICE_UNAVAILABLE, "the order could not be accepted; retry"
+        ) from error
+    tel.logger.set_correlation_id(view["orderId"])
+    tel.logger.info("order received", extra={"order_id": view["orderId"]})
+    tel.metrics.add_metric(name="OrdersReceived", unit="Count", value=1)
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type="application/json",
+        body=view,
+        headers={"Location": f"/orders/{view['orderId']}"},
+    )
+
+
+@app.get("/orders/<order_id>")
+def get_order(order_id: OrderId) -> dict[str, Any]:
+    tel.logger.set_correlation_id(order_id)
+    view = service.get_order(order_id)
+    if view is None:
+        raise NotFoundError(f"order {order_id} not found")
+    return view
+
+
+@tel.logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tel.tracer.capture_lambda_handler
+@tel.metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency_config.register_lambda_context(context)
+    return app.resolve(event, context)

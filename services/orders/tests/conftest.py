@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from orderflow_shared.aws import client, dynamodb_table
+from orderflow_shared.testing import mocked_aws, use_fake_aws
+from orderflow_shared.testing.template import SamTemplate
+
+SERVICE_ROOT = Path(__file__).resolve().parents[1]
+ASL_PATH = SERVICE_ROOT / "statemachine" / "order_saga.asl.json"
+TEMPLATE = SamTemplate.load(SERVICE_ROOT / "template.yaml")
+TABLES = TEMPLATE.table_environment()
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fake_aws(monkeypatch, "orders", **TABLES)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mocked_aws():
+        TEMPLATE.create_tables(client("dynamodb"))
+        yield
+
+
+@pytest.fixture
+def orders_table(aws: None) -> Any:
+    return dynamodb_table(TABLES["ORDERS_TABLE"])
+
+
+@pytest.fixture
+def state_machine_arn(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    definition = ASL_PATH.read_text().replace("${EventBusName}", "orderflow")
+    arn: str = client("stepfunctions").create_state_machine(
+        name="order-saga", definition=definition, roleArn="arn:aws:iam::123456789012:role/saga"
+    )["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    return arn
+
+
+@pytest.fixture
+def api(orders_table: Any, state_machine_arn: str) -> ModuleType:
+    """The API handler module, imported fresh inside the mocked AWS (its clients are module level)."""
+    import orders.handlers.api as module
+
+    return importlib.reload(module)
+
+
+def executions(state_machine_arn: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = client("stepfunctions").list_executions(stateMachineArn=state_machine_arn)[
+        "executions"
+    ]
+    return result
+
+
+def body(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])

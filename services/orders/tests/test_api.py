@@ -1,0 +1,122 @@
+"""POST /orders and GET /orders/{orderId} through the real handler with API Gateway events."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+
+from orderflow_shared.testing import FakeLambdaContext, api_event
+
+from .conftest import body, executions
+
+VALID = {
+    "customer": {"id": "c-1", "email": "ana@example.com"},
+    "items": [{"sku": "KB-001", "quantity": 2}],
+    "payment": {"token": "tok_visa"},
+    "shippingAddress": {
+        "name": "Ana",
+        "line1": "1 Road",
+        "city": "Lisbon",
+        "postalCode": "1100",
+        "country": "PT",
+    },
+}
+
+
+def post(api: ModuleType, payload: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    event = api_event("POST", "/orders", "/orders", payload, headers)
+    result: dict[str, Any] = api.handler(event, FakeLambdaContext())
+    return result
+
+
+def get(api: ModuleType, order_id: str) -> dict[str, Any]:
+    event = api_event(
+        "GET", f"/orders/{order_id}", "/orders/{orderId}", path_parameters={"orderId": order_id}
+    )
+    result: dict[str, Any] = api.handler(event, FakeLambdaContext())
+    return result
+
+
+def test_an_order_is_stored_as_received_and_its_saga_started(
+    api: ModuleType, orders_table: Any, state_machine_arn: str
+) -> None:
+    response = post(api, VALID)
+    assert response["statusCode"] == 201
+    order = body(response)
+    assert order["status"] == "RECEIVED"
+    assert order["items"] == [{"sku": "KB-001", "quantity": 2}]
+    assert orders_table.get_item(Key={"orderId": order["orderId"]})["Item"]["status"] == "RECEIVED"
+    assert [e["name"] for e in executions(state_machine_arn)] == [order["orderId"]]
+
+
+def test_the_payment_token_is_never_stored(api: ModuleType, orders_table: Any) -> None:
+    order = body(post(api, VALID))
+    assert "tok_visa" not in str(orders_table.get_item(Key={"orderId": order["orderId"]})["Item"])
+
+
+def test_get_returns_the_order_and_its_history(api: ModuleType) -> None:
+    order = body(post(api, VALID))
+    response = get(api, order["orderId"])
+    assert response["statusCode"] == 200
+    fetched = body(response)
+    assert fetched["orderId"] == order["orderId"]
+    assert [h["status"] for h in fetched["history"]] == ["RECEIVED"]
+    assert fetched["totalAmount"] is None  # priced only once inventory confirms
+
+
+def test_unknown_order_is_404(api: ModuleType) -> None:
+    assert get(api, "nope")["statusCode"] == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({**VALID, "items": []}, "items"),
+        ({**VALID, "items": [{"sku": "KB-001", "quantity": 0}]}, "quantity"),
+        ({**VALID, "customer": {"id": "c-1", "email": "not-an-email"}}, "email"),
+        ({**VALID, "unitPrice": 1}, "unitPrice"),
+        ({k: v for k, v in VALID.items() if k != "payment"}, "payment"),
+    ],
+)
+def test_invalid_orders_are_refused_and_nothing_is_kept(
+    api: ModuleType, orders_table: Any, state_machine_arn: str, payload: dict[str, Any], field: str
+) -> None:
+    response = post(api, payload)
+    assert response["statusCode"] == 422
+    assert field in response["body"]
+    assert orders_table.scan()["Items"] == []
+    assert executions(state_machine_arn) == []
+
+
+def test_malformed_json_is_refused(api: ModuleType, orders_table: Any) -> None:
+    response = post(api, "{not json")
+    assert response["statusCode"] in (400, 422)
+    assert orders_table.scan()["Items"] == []
+
+
+def test_a_retried_post_with_the_same_idempotency_key_returns_the_same_order(
+    api: ModuleType, state_machine_arn: str
+) -> None:
+    first = body(post(api, VALID, {"Idempotency-Key": "k-1"}))
+    second = body(post(api, VALID, {"Idempotency-Key": "k-1"}))
+    assert first["orderId"] == second["orderId"]
+    assert len(executions(state_machine_arn)) == 1
+    third = body(post(api, VALID, {"Idempotency-Key": "k-2"}))
+    assert third["orderId"] != first["orderId"]
+
+
+def test_reusing_an_idempotency_key_for_another_order_is_refused(api: ModuleType) -> None:
+    post(api, VALID, {"Idempotency-Key": "k-1"})
+    response = post(api, {**VALID, "items": [{"sku": "KB-002", "quantity": 1}]}, {"Idempotency-Key": "k-1"})
+    assert response["statusCode"] == 422
+    assert "Idempotency-Key" in response["body"]
+
+
+def test_an_order_whose_saga_cannot_start_is_not_kept(api: ModuleType, orders_table: Any) -> None:
+    with patch.object(api.service._workflow, "start", side_effect=RuntimeError("throttled")):
+        response = post(api, VALID)
+    assert response["statusCode"] == 503
+    assert orders_table.scan()["Items"] == []

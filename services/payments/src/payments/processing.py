@@ -1,0 +1,88 @@
+"""Charging an order: the ProcessPayment step of the order workflow, without AWS.
+
+The Payments ledger makes the step idempotent on the order: a settled payment is answered from the
+ledger (a success without calling the provider again, a decline as the same decline), and every
+charge carries the order's Idempotency-Key, so even a charge retried after an unknown outcome is made
+once. Success is published as PaymentSucceeded exactly when the ledger has not recorded it yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
+from orderflow_shared.contracts.orders import PaymentResult
+from orderflow_shared.contracts.payments import PaymentSucceededData
+from payments.errors import PaymentDeclined, PaymentProviderUnavailable
+from payments.model import Charge, ChargeRequest, PaymentRecord, PaymentStatus
+
+logger = logging.getLogger(__name__)
+
+
+class PaymentProvider(Protocol):
+    def charge(self, request: ChargeRequest) -> Charge: ...
+
+
+class PaymentLedger(Protocol):
+    def begin_attempt(self, order_id: str, amount: int, currency: str) -> PaymentRecord: ...
+    def record_succeeded(self, order_id: str, payment_id: str) -> PaymentRecord: ...
+    def record_announced(self, order_id: str) -> None: ...
+    def record_declined(self, order_id: str, reason: str) -> None: ...
+    def record_unavailable(self, order_id: str, reason: str) -> None: ...
+
+
+class PaymentProcessor:
+    def __init__(
+        self,
+        ledger: PaymentLedger,
+        provider: PaymentProvider,
+        publish: Callable[[PaymentSucceeded], None],
+    ) -> None:
+        self._ledger = ledger
+        self._provider = provider
+        self._publish = publish
+
+    def process(self, command: ProcessPayment) -> PaymentResult:
+        order_id, data = command.order_id, command.data
+        record = self._ledger.begin_attempt(order_id, data.amount, data.currency)
+        if record.status is PaymentStatus.SUCCEEDED:
+            logger.info("payment already succeeded; answering from the ledger")
+            return self._confirm(record)
+        if record.status is PaymentStatus.DECLINED:
+            logger.info("payment already declined; answering from the ledger")
+            raise PaymentDeclined(record.last_error or "The payment was declined.")
+
+        request = ChargeRequest(
+            order_id=order_id,
+            customer_id=data.customer_id,
+            amount=data.amount,
+            currency=data.currency,
+            payment_token=data.payment_token,
+        )
+        try:
+            charge = self._provider.charge(request)
+        except PaymentDeclined as declined:
+            self._ledger.record_declined(order_id, declined.cause)
+            raise
+        except PaymentProviderUnavailable as unavailable:
+            logger.warning("payment provider unavailable on attempt %d", record.attempts)
+            self._ledger.record_unavailable(order_id, unavailable.cause)
+            raise
+        return self._confirm(self._ledger.record_succeeded(order_id, charge.charge_id))
+
+    def _confirm(self, record: PaymentRecord) -> PaymentResult:
+        if record.payment_id is None:
+            raise ValueError(f"payment of order {record.order_id} is SUCCEEDED without a payment id")
+        if not record.announced:
+            self._publish(
+                PaymentSucceeded.create(
+                    record.order_id,
+                    PaymentSucceededData(
+                        payment_id=record.payment_id, amount=record.amount, currency=record.currency
+                    ),
+                )
+            )
+            self._ledger.record_announced(record.order_id)
+        return PaymentResult(payment_id=record.payment_id)

@@ -1,0 +1,71 @@
+"""Fixtures: an in-process AWS (moto) shaped by this service's template.yaml; the local payment provider."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from orderflow_local.payment_provider import PaymentProviderServer
+from orderflow_shared.aws import client
+from orderflow_shared.testing import (
+    FakeLambdaContext,
+    PublishedEvents,
+    WorkflowAnswers,
+    mocked_aws,
+    use_fake_aws,
+)
+from orderflow_shared.testing.template import SamTemplate
+from payments.handlers import process_payment
+
+TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
+PAYMENTS_TABLE = TEMPLATE.table_environment()["PAYMENTS_TABLE"]
+SECRET_NAME = "orderflow-payments/payment-provider-api-key"
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fake_aws(
+        monkeypatch, "payments", PAYMENTS_TABLE=PAYMENTS_TABLE, PAYMENT_PROVIDER_SECRET_NAME=SECRET_NAME
+    )
+
+
+@pytest.fixture
+def api_key() -> str:
+    return f"sk_test_{secrets.token_hex(16)}"
+
+
+@pytest.fixture
+def aws(api_key: str) -> Iterator[None]:
+    """The Payments table as the template declares it, and the provider key in Secrets Manager."""
+    with mocked_aws(process_payment.payment_processor):
+        parameters.clear_caches()  # the provider key Powertools fetched in an earlier test
+        TEMPLATE.create_tables(client("dynamodb"))
+        client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=api_key)
+        yield
+        parameters.clear_caches()
+
+
+@pytest.fixture
+def provider(api_key: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[PaymentProviderServer]:
+    with PaymentProviderServer(api_key=api_key) as server:
+        monkeypatch.setenv("PAYMENT_PROVIDER_URL", server.url)
+        yield server
+
+
+@pytest.fixture
+def published(aws: None) -> PublishedEvents:
+    return PublishedEvents.subscribe()
+
+
+@pytest.fixture
+def workflow(aws: None) -> WorkflowAnswers:
+    return WorkflowAnswers().attach(client("stepfunctions"))
+
+
+@pytest.fixture
+def context() -> FakeLambdaContext:
+    return FakeLambdaContext()

@@ -1,0 +1,1 @@
+"""orderflow's common package: the event contracts and the helpers every service's handlers use."""

@@ -1,0 +1,78 @@
+"""Consuming EventBridge events delivered through a service's SQS queue.
+
+Every subscription is rule -> queue (with a DLQ) -> Lambda. The handler gets a batch of SQS
+records whose bodies are EventBridge events; each is parsed into its contract model and routed
+by (source, detail-type). A record that fails is reported in ``batchItemFailures``, so only it is
+redelivered and, after the queue's maxReceiveCount, lands in the DLQ: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orderflow_shared.contracts.base import Command, Contract, Event
+from orderflow_shared.task_token import TaskFailure, TaskReply
+
+E = TypeVar("E", bound=Event)
+C = TypeVar("C", bound=Command)
+
+EventHandler = Callable[[Any], None]
+
+
+class UnroutableEventError(ValueError):
+    """The queue received an event its subscriptions do not cover (a rule/contract mismatch)."""
+
+
+class EventRouter:
+    def __init__(self, routes: Mapping[type[Event], EventHandler], logger: Logger) -> None:
+        self._routes = {
+            (model.SOURCE, model.DETAIL_TYPE): (model, handle) for model, handle in routes.items()
+        }
+        self._logger = logger
+        self._processor = BatchProcessor(event_type=EventType.SQS)
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        response = process_partial_response(
+            event=event, record_handler=self._handle_record, processor=self._processor, context=context
+        )
+        return cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
+
+    def _handle_record(self, record: SQSRecord) -> None:
+        envelope = EventBridgeModel.model_validate_json(record.body)
+        route = self._routes.get((envelope.source, envelope.detail_type))
+        if route is None:
+            raise UnroutableEventError(
+                f"no handler for source={envelope.source!r} detail-type={envelope.detail_type!r}"
+            )
+        model, handle = route
+        event = model.model_validate(envelope.detail)
+        self._logger.set_correlation_id(event.order_id)
+        self._logger.append_keys(order_id=event.order_id, detail_type=envelope.detail_type)
+        handle(event)
+
+
+def answer_command(action: Callable[[C], Contract], reply: TaskReply | None = None) -> Callable[[C], None]:
+    """Runs a workflow command and reports its outcome through the command's task token.
+
+    A TaskFailure is a business answer (e.g. OutOfStock) and goes back to the workflow as a typed
+    error; any other exception is a fault of this delivery and propagates, so SQS redelivers the
+    command (domain actions are idempotent on the order id, so a redelivery is safe).
+    """
+    replies = reply or TaskReply()
+
+    def run(command: C) -> None:
+        try:
+            result = action(command)
+        except TaskFailure as failure:
+            replies.failure(command, failure)
+            return
+        replies.success(command, result)
+
+    return run

@@ -1,0 +1,57 @@
+"""Every event of the system, as pydantic models (the single source of the contracts)."""
+
+from orderflow_shared.contracts.base import Command, Contract, Event, EventMetadata
+from orderflow_shared.contracts.inventory import StockCommitted, StockReleased, StockReserved
+from orderflow_shared.contracts.invoicing import InvoiceGenerated
+from orderflow_shared.contracts.notifications import CustomerNotified, NotificationKind
+from orderflow_shared.contracts.orders import (
+    GenerateInvoice,
+    OrderCompleted,
+    OrderOutOfStock,
+    OrderPaymentFailed,
+    OrderReceived,
+    ProcessPayment,
+    ReserveStock,
+    SendConfirmation,
+)
+from orderflow_shared.contracts.payments import PaymentSucceeded
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    OrderReceived,
+    ReserveStock,
+    ProcessPayment,
+    GenerateInvoice,
+    SendConfirmation,
+    OrderOutOfStock,
+    OrderPaymentFailed,
+    OrderCompleted,
+    StockReserved,
+    StockReleased,
+    StockCommitted,
+    PaymentSucceeded,
+    InvoiceGenerated,
+    CustomerNotified,
+)
+
+__all__ = [
+    "ALL_EVENTS",
+    "Command",
+    "Contract",
+    "CustomerNotified",
+    "Event",
+    "EventMetadata",
+    "GenerateInvoice",
+    "InvoiceGenerated",
+    "NotificationKind",
+    "OrderCompleted",
+    "OrderOutOfStock",
+    "OrderPaymentFailed",
+    "OrderReceived",
+    "PaymentSucceeded",
+    "ProcessPayment",
+    "ReserveStock",
+    "SendConfirmation",
+    "StockCommitted",
+    "StockReleased",
+    "StockReserved",
+]

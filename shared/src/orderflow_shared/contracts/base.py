@@ -1,0 +1,75 @@
+"""The envelope every orderflow event shares.
+
+An event's EventBridge ``detail`` is ``{"metadata": {...}, "data": {...}}``; commands sent by the
+order workflow also carry ``taskToken``. The pydantic models here are the single source of every
+contract: publishers build events from them and consumers parse events with them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Contract(BaseModel):
+    """Base of every wire model: camelCase on the wire, snake_case in Python.
+
+    Unknown fields are ignored so that a producer adding a field never breaks a consumer
+    (a tolerant reader); removing or retyping one is a breaking change.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+class EventMetadata(Contract):
+    event_id: str = Field(min_length=1)
+    order_id: str = Field(min_length=1, description="Correlation id: every event belongs to one order")
+    occurred_at: datetime
+    version: str = Field(pattern=r"^\d+$", description="Major version of the event's schema")
+
+
+class Event(Contract):
+    """A fact or command on the bus. Subclasses name their source, detail-type and data model."""
+
+    SOURCE: ClassVar[str]
+    DETAIL_TYPE: ClassVar[str]
+    VERSION: ClassVar[str] = "1"
+
+    metadata: EventMetadata
+    data: Contract
+
+    @classmethod
+    def create(cls, order_id: str, data: Contract, **extra: Any) -> Self:
+        metadata = EventMetadata(
+            event_id=str(uuid.uuid4()),
+            order_id=order_id,
+            occurred_at=datetime.now(UTC),
+            version=cls.VERSION,
+        )
+        return cls(metadata=metadata, data=data, **extra)
+
+    @property
+    def order_id(self) -> str:
+        return self.metadata.order_id
+
+
+class Command(Event):
+    """A request from the order workflow to a service, answered through its task token.
+
+    The token is a bearer credential for the workflow step: it is never logged (``repr=False``)
+    and never returned from an API.
+    """
+
+    task_token: str = Field(min_length=1, max_length=2048, repr=False)

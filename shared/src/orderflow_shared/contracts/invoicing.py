@@ -1,0 +1,23 @@
+"""Events published by the invoicing service."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from orderflow_shared.contracts.base import Contract, Event
+from orderflow_shared.contracts.values import CurrencyCode, MinorUnits
+
+SOURCE = "orderflow.invoicing"
+
+
+class InvoiceGeneratedData(Contract):
+    invoice_number: str
+    invoice_url: str
+    total_amount: MinorUnits
+    currency: CurrencyCode
+
+
+class InvoiceGenerated(Event):
+    SOURCE: ClassVar[str] = SOURCE
+    DETAIL_TYPE: ClassVar[str] = "InvoiceGenerated"
+    data: InvoiceGeneratedData

@@ -1,0 +1,36 @@
+"""Test support for every service: real Lambda events, a fake AWS environment for moto, stand-ins
+for the workflow's task-token API and the bus, and the conventions every template keeps.
+
+Plain classes and functions, so each service's conftest wraps them in its own fixtures and this
+package depends on no test framework. The template checks live in
+``orderflow_shared.testing.template`` (they need cfn_flip, a test-only dependency).
+"""
+
+from orderflow_shared.testing.bus import PublishedEvents
+from orderflow_shared.testing.environment import BUS_NAME, forget_cached_clients, mocked_aws, use_fake_aws
+from orderflow_shared.testing.events import (
+    ACCOUNT,
+    REGION,
+    FakeLambdaContext,
+    api_event,
+    eventbridge_event,
+    sqs_event,
+    sqs_record,
+)
+from orderflow_shared.testing.workflow import WorkflowAnswers
+
+__all__ = [
+    "ACCOUNT",
+    "BUS_NAME",
+    "REGION",
+    "FakeLambdaContext",
+    "PublishedEvents",
+    "WorkflowAnswers",
+    "api_event",
+    "eventbridge_event",
+    "forget_cached_clients",
+    "mocked_aws",
+    "sqs_event",
+    "sqs_record",
+    "use_fake_aws",
+]

@@ -1,0 +1,114 @@
+"""Builders of the real Lambda events, for tests of any service.
+
+They produce exactly what AWS (and the local runtime's pollers) deliver: an SQS batch whose
+bodies are EventBridge events built from the contract models, and an API Gateway REST proxy
+event. Tests use them instead of hand-written dicts so the shape cannot drift.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from orderflow_shared.contracts.base import Event
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+def eventbridge_event(event: Event, bus_name: str = "orderflow") -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": event.DETAIL_TYPE,
+        "source": event.SOURCE,
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [],
+        "detail": event.to_wire(),
+    }
+
+
+def sqs_record(body: str, queue_name: str = "queue", receive_count: int = 1) -> dict[str, Any]:
+    now_ms = str(int(time.time() * 1000))
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": base64.b64encode(uuid.uuid4().bytes).decode(),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": now_ms,
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": now_ms,
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}",
+        "awsRegion": REGION,
+    }
+
+
+def sqs_event(*events: Event | str) -> dict[str, Any]:
+    """An SQS batch carrying the given events (or raw bodies, to test malformed input)."""
+    bodies = [e if isinstance(e, str) else json.dumps(eventbridge_event(e)) for e in events]
+    return {"Records": [sqs_record(body) for body in bodies]}
+
+
+def api_event(
+    method: str,
+    path: str,
+    resource: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    text = body if isinstance(body, str) or body is None else json.dumps(body)
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "httpMethod": method,
+            "path": f"/Prod{path}",
+            "resourcePath": resource,
+            "stage": "Prod",
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "tests"},
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000

@@ -1,0 +1,116 @@
+"""Starting the real local system for end-to-end tests, exactly as `make run` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> HttpResponse:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and "Content-Type" not in (headers or {}):
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return HttpResponse(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return HttpResponse(error.code, dict(error.headers), error.read())
+
+
+@dataclass
+class LocalStack:
+    api_url: str
+    aws_url: str
+    payment_provider_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def client(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.aws_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_local_stack(log_path: Path, time_scale: float, startup_timeout: float = 180) -> LocalStack:
+    api_port, aws_port, provider_port = free_port(), free_port(), free_port()
+    environment = {
+        **os.environ,
+        "ORDERFLOW_API_PORT": str(api_port),
+        "ORDERFLOW_AWS_PORT": str(aws_port),
+        "ORDERFLOW_PAYMENT_PROVIDER_PORT": str(provider_port),
+        "ORDERFLOW_TIME_SCALE": str(time_scale),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orderflow_local"],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    stack = LocalStack(
+        api_url=f"http://127.0.0.1:{api_port}",
+        aws_url=f"http://127.0.0.1:{aws_port}",
+        payment_provider_url=f"http://127.0.0.1:{provider_port}",
+        process=process,
+        log_path=log_path,
+    )
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the local stack exited with {process.returncode}:\n{stack.log_tail()}")
+        try:
+            if http("GET", f"{stack.api_url}/health").status == 200:
+                return stack
+        except OSError:
+            pass
+        time.sleep(0.5)
+    stack.stop()
+    raise TimeoutError(f"the local stack was not healthy within {startup_timeout} s:\n{stack.log_tail()}")

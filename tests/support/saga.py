@@ -1,0 +1,92 @@
+"""What an end-to-end test does through the public API: stock a SKU, place an order, follow it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from tests.support.local_stack import LocalStack, http
+
+TERMINAL = {"COMPLETED", "OUT_OF_STOCK", "PAYMENT_FAILED"}
+
+SHIPPING_ADDRESS = {
+    "name": "Ana Silva",
+    "line1": "1 Harbour Road",
+    "city": "Lisbon",
+    "postalCode": "1100-001",
+    "country": "PT",
+}
+
+
+def new_sku() -> str:
+    return f"E2E-{uuid.uuid4().hex[:10].upper()}"
+
+
+def stock(stack: LocalStack, sku: str, available: int, unit_price: int = 2500, currency: str = "USD") -> None:
+    response = http(
+        "PUT",
+        f"{stack.api_url}/inventory/{sku}",
+        {"available": available, "unitPrice": unit_price, "currency": currency},
+    )
+    assert response.status == 200, response.body
+
+
+def inventory(stack: LocalStack, sku: str) -> dict[str, Any]:
+    response = http("GET", f"{stack.api_url}/inventory/{sku}")
+    assert response.status == 200, response.body
+    return dict(response.json())
+
+
+def order_body(sku: str, quantity: int, token: str, email: str = "ana@example.com") -> dict[str, Any]:
+    return {
+        "customer": {"id": "c-1", "email": email},
+        "items": [{"sku": sku, "quantity": quantity}],
+        "payment": {"token": token},
+        "shippingAddress": SHIPPING_ADDRESS,
+    }
+
+
+def place_order(
+    stack: LocalStack, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    response = http("POST", f"{stack.api_url}/orders", body, headers)
+    assert response.status == 201, response.body
+    return dict(response.json())
+
+
+def wait_for_terminal(stack: LocalStack, order_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = http("GET", f"{stack.api_url}/orders/{order_id}")
+        assert response.status == 200, response.body
+        order = dict(response.json())
+        if order["status"] in TERMINAL:
+            return order
+        if time.monotonic() > deadline:
+            raise AssertionError(f"order {order_id} stuck in {order['status']}:\n{stack.log_tail()}")
+        time.sleep(0.2)
+
+
+def wait_until(condition: Any, timeout: float = 30, message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.2)
+
+
+def sent_emails(stack: LocalStack, recipient: str) -> list[dict[str, Any]]:
+    """Emails SES accepted for a recipient, read from moto's record of sent mail."""
+    document = http("GET", f"{stack.aws_url}/moto-api/data.json").json()
+    messages: list[dict[str, Any]] = document.get("ses", {}).get("Message", [])
+    return [m for m in messages if recipient in m.get("destinations", {}).get("ToAddresses", [])]
+
+
+def payment_attempts(stack: LocalStack, order_id: str) -> int:
+    response = http("GET", f"{stack.payment_provider_url}/__admin/attempts/order-{order_id}-charge")
+    assert response.status == 200, response.body
+    return int(response.json()["attempts"])
