@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test install lint typecheck unit e2e check-iac clean
+.PHONY: run test install lint typecheck unit e2e build clean
 
 ## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
 run: install
@@ -30,6 +30,7 @@ $(UV):
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) python -m orderflow_iac.check
 
 SERVICES := orders inventory payments invoicing notifications
 
@@ -46,3 +47,7 @@ e2e: install
 
 clean:
 	rm -rf .venv $(TOOLS)
+
+## build: a deployable bundle of one service, e.g. `make build SERVICE=orders` -> build/orders/
+build: install
+	$(RUN) python -m orderflow_iac.build $(SERVICE)

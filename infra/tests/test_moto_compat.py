@@ -8,10 +8,12 @@ most a second or two; the fixed tests run with a time scale of 0.01.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import functools
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,9 @@ import moto
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_events,
+)
 
 from orderflow_local import moto_compat
 
@@ -27,8 +32,9 @@ pytestmark = pytest.mark.timeout(60)
 
 SCALE = 0.01
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
 BUS = "orderflow"
-ROLE_ARN = "arn:aws:iam::123456789012:role/saga"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/saga"
 PAY = "arn:aws:states:::events:putEvents.waitForTaskToken"
 
 
@@ -140,17 +146,27 @@ def start(aws: Aws, definition: dict[str, Any]) -> str:
     return execution_arn
 
 
-def next_command(aws: Aws, timeout: float = 5.0) -> dict[str, Any] | None:
-    """The detail of the next PaymentRequested event on the queue, or None after timeout."""
+def next_message(aws: Aws, queue_url: str | None = None, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The body of the next message on the queue (the commands queue by default), or None after timeout."""
+    queue_url = queue_url or aws.queue_url
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        messages = aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=1).get("Messages", [])
+        messages = aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1).get("Messages", [])
         if messages:
-            aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
-            detail: dict[str, Any] = json.loads(messages[0]["Body"])["detail"]
-            return detail
+            aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+            body: dict[str, Any] = json.loads(messages[0]["Body"])
+            return body
         time.sleep(0.01)
     return None
+
+
+def next_command(aws: Aws, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The detail of the next PaymentRequested event on the queue, or None after timeout."""
+    message = next_message(aws, timeout=timeout)
+    if message is None:
+        return None
+    detail: dict[str, Any] = message["detail"]
+    return detail
 
 
 def drain_commands(aws: Aws) -> list[dict[str, Any]]:
@@ -433,8 +449,8 @@ def test_a_catch_sees_the_cause_given_to_send_task_failure(aws: Aws, patched: No
 # Our consumers treat either code as "the task is already closed".
 CLOSED_TOKEN_CODES = {"TaskTimedOut", "InvalidToken"}
 
-# No HeartbeatSeconds: these tests answer at once, and moto (even patched) loses an answer that
-# arrives before a heartbeat wait has started.
+# No HeartbeatSeconds: these tests answer at once, and without HeartbeatEndpointBeforePublish moto
+# loses an answer that arrives before the heartbeat wait has been set up.
 RETRY_WITHOUT_HEARTBEAT = {
     "Retry": [{"ErrorEquals": ["ProviderUnavailable"], "IntervalSeconds": 5, "MaxAttempts": 1}],
     "TimeoutSeconds": 300,
@@ -538,6 +554,253 @@ def test_an_answer_to_an_earlier_attempts_token_is_rejected(aws: Aws, patched: N
     assert json.loads(description["output"])["payment"] == {"paymentId": "p-2"}
     assert len(events_of(aws, execution_arn, "TaskFailed")) == 1
     assert len(events_of(aws, execution_arn, "TaskSucceeded")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 6: heartbeats and answers as soon as the task token is published
+# ---------------------------------------------------------------------------------------------
+
+Reaction = Callable[[dict[str, Any]], Any]
+
+
+def reply(call: Callable[[], Any]) -> str:
+    """What Step Functions answered to call: "accepted" or the error code."""
+    try:
+        call()
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    return "accepted"
+
+
+def on_publish(monkeypatch: pytest.MonkeyPatch, *reactions: Reaction) -> list[str]:
+    """Run each reaction(command) as soon as a task's putEvents has returned, before the task goes on.
+
+    The reactions run on the interpreter's thread, so a consumer that acts at once on the published
+    command lands deterministically between the publish and the task's wait for its token. Returns
+    the list that receives each reaction's reply ("accepted" or the error code), in order.
+    """
+    replies: list[str] = []
+    publish = state_task_service_events.StateTaskServiceEvents._eval_service_task
+
+    def _eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        publish(
+            self,
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
+        (entry,) = normalised_parameters["Entries"]
+        command = json.loads(entry["Detail"])
+        for reaction in reactions:
+            replies.append(reply(functools.partial(reaction, command)))
+
+    monkeypatch.setattr(
+        state_task_service_events.StateTaskServiceEvents, "_eval_service_task", _eval_service_task
+    )
+    return replies
+
+
+def heartbeat(aws: Aws, command: dict[str, Any]) -> None:
+    aws.sfn.send_task_heartbeat(taskToken=command["taskToken"])
+
+
+def test_a_heartbeat_before_the_publish_returns_is_an_invalid_token_on_unpatched_moto(
+    aws: Aws, unpatched: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replies = on_publish(monkeypatch, lambda command: heartbeat(aws, command))
+    execution_arn = start(aws, saga(pay_state(HeartbeatSeconds=5, TimeoutSeconds=30)))
+    command = next_command(aws)
+    assert command is not None
+
+    # The same token takes heartbeats once the task has set up its wait...
+    deadline = time.monotonic() + 5.0
+    while reply(lambda: heartbeat(aws, command)) == "InvalidToken":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    succeed(aws, command, "p-1")
+    description = wait_for_end(aws, execution_arn)
+
+    # ...but the heartbeat sent while the command was being published was rejected.
+    assert replies == ["InvalidToken"]
+    assert description["status"] == "SUCCEEDED"
+
+
+def test_an_answer_before_the_publish_returns_is_lost_on_unpatched_moto(
+    aws: Aws, unpatched: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replies = on_publish(monkeypatch, lambda command: succeed(aws, command, "p-1"))
+    execution_arn = start(aws, saga(pay_state(HeartbeatSeconds=1, TimeoutSeconds=30)))
+
+    description = wait_for_end(aws, execution_arn)
+
+    assert replies == ["accepted"]
+    # Ended by the 1 s heartbeat wait (stock moto names it States.Timeout), well before TimeoutSeconds.
+    assert description["status"] == "FAILED"
+    assert description["error"] == "States.Timeout"
+    assert len(events_of(aws, execution_arn, "TaskTimedOut")) == 1
+    assert events_of(aws, execution_arn, "TaskSucceeded") == []
+
+
+def test_a_heartbeat_as_soon_as_the_command_is_published_is_accepted(
+    aws: Aws, patched: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replies = on_publish(monkeypatch, lambda command: heartbeat(aws, command))
+    # Scaled: 3 s between heartbeats, 6 s in all.
+    execution_arn = start(aws, saga(pay_state(HeartbeatSeconds=300, TimeoutSeconds=600)))
+    command = next_command(aws)
+    assert command is not None
+
+    assert replies == ["accepted"]
+    # The heartbeat did not answer the task: it still waits for its token.
+    assert status(aws, execution_arn) == "RUNNING"
+    succeed(aws, command, "p-1")
+    description = wait_for_end(aws, execution_arn)
+
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"])["payment"] == {"paymentId": "p-1"}
+
+
+@pytest.mark.parametrize("answer", ["success", "failure"])
+def test_an_answer_as_soon_as_the_command_is_published_completes_the_task(
+    aws: Aws, patched: None, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # The payments service's order: heartbeat on receipt, then the answer.
+    replies = on_publish(
+        monkeypatch,
+        lambda command: heartbeat(aws, command),
+        lambda command: (
+            succeed(aws, command, "p-1")
+            if answer == "success"
+            else fail_with_provider_unavailable(aws, command)
+        ),
+    )
+    # Scaled: a lost answer would end the task with States.HeartbeatTimeout after 3 s.
+    execution_arn = start(aws, saga(pay_state(HeartbeatSeconds=300, TimeoutSeconds=600)))
+
+    description = wait_for_end(aws, execution_arn)
+
+    assert events_of(aws, execution_arn, "TaskTimedOut") == []
+    if answer == "success":
+        assert description["status"] == "SUCCEEDED"
+        assert json.loads(description["output"])["payment"] == {"paymentId": "p-1"}
+    else:
+        assert description["status"] == "FAILED"
+        assert (description["error"], description["cause"]) == ("ProviderUnavailable", "card network down")
+    assert replies == ["accepted", "accepted"]
+
+
+def test_every_attempt_takes_the_answer_sent_as_soon_as_its_command_is_published(
+    aws: Aws, patched: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replies = on_publish(
+        monkeypatch,
+        lambda command: (
+            fail_with_provider_unavailable(aws, command)
+            if command["attempt"] == 0
+            else succeed(aws, command, "p-2")
+        ),
+    )
+    execution_arn = start(aws, saga(pay_state(**RETRY_PROVIDER_UNAVAILABLE), PaymentFailed="PaymentFailed"))
+
+    description = wait_for_end(aws, execution_arn)
+
+    assert events_of(aws, execution_arn, "TaskTimedOut") == []
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"])["payment"] == {"paymentId": "p-2"}
+    assert len(events_of(aws, execution_arn, "TaskFailed")) == 1
+    assert replies == ["accepted", "accepted"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 7: delivered events carry the account
+# ---------------------------------------------------------------------------------------------
+
+EVENT_TIME = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+def put_payment_requested(aws: Aws) -> dict[str, Any]:
+    """Put a PaymentRequested event on the bus; return the envelope a target should receive."""
+    detail = {"orderId": "o-1", "amount": 42}
+    entry = {
+        "EventBusName": BUS,
+        "Source": "orderflow.orders",
+        "DetailType": "PaymentRequested",
+        "Detail": json.dumps(detail),
+        "Resources": [f"arn:aws:states:{REGION}:{ACCOUNT}:execution:order-saga:o-1"],
+        "Time": EVENT_TIME,
+    }
+    response = aws.events.put_events(Entries=[entry])
+    assert response["FailedEntryCount"] == 0
+    return {
+        "version": "0",
+        "id": response["Entries"][0]["EventId"],
+        "detail-type": "PaymentRequested",
+        "source": "orderflow.orders",
+        "account": ACCOUNT,
+        "time": "2024-05-01T12:00:00Z",
+        "region": REGION,
+        "resources": entry["Resources"],
+        "detail": detail,
+    }
+
+
+def test_delivered_events_lack_the_account_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    expected = put_payment_requested(aws)
+
+    delivered = next_message(aws)
+
+    del expected["account"]
+    assert delivered == expected
+
+
+def test_delivered_events_carry_the_account(aws: Aws, patched: None) -> None:
+    expected = put_payment_requested(aws)
+
+    delivered = next_message(aws)
+
+    # The whole envelope as put, and nothing else: only "account" is added to what moto delivers.
+    assert delivered == expected
+
+
+def test_a_target_with_an_input_transformer_receives_only_its_template(aws: Aws, patched: None) -> None:
+    queue_url = aws.sqs.create_queue(QueueName="payments-audit")["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    aws.events.put_targets(
+        Rule="payment-requested",
+        EventBusName=BUS,
+        Targets=[
+            {
+                "Id": "audit",
+                "Arn": queue_arn,
+                "InputTransformer": {
+                    "InputPathsMap": {"order": "$.detail.orderId", "source": "$.source"},
+                    "InputTemplate": '{"order": "<order>", "from": "<source>"}',
+                },
+            }
+        ],
+    )
+    transformed = []
+    for fixed in (True, False):
+        if not fixed:
+            without_fix("DeliveredEventsCarryAccount")
+        put_payment_requested(aws)
+        transformed.append(next_message(aws, queue_url))
+        # The rule's other target, without a transformer, shows whether the fix was in place.
+        default = next_message(aws)
+        assert default is not None
+        assert ("account" in default) is fixed
+
+    # With the fix as without it: exactly the template, no "account" added.
+    assert transformed == [{"order": "o-1", "from": "orderflow.orders"}] * 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,6 +917,8 @@ def test_every_fix_documents_gap_aws_behaviour_and_when_to_drop() -> None:
         "StopExecutionWhileWaiting",
         "SendTaskFailureKeepsCause",
         "FirstTaskAnswerWins",
+        "HeartbeatEndpointBeforePublish",
+        "DeliveredEventsCarryAccount",
     ]
     for fix in moto_compat.FIXES:
         doc = type(fix).__doc__ or ""

@@ -109,8 +109,10 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
     WaitFunction,
 )
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackEndpoint,
     CallbackOutcome,
     CallbackPoolManager,
+    HeartbeatEndpoint,
     HeartbeatTimeoutError,
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
@@ -600,7 +602,79 @@ def _scaled_execution_timeout() -> _Patch:
 
 
 # --------------------------------------------------------------------------------------------
-# Fix: events delivered to targets carry the account.
+# Fix 6: a task token takes heartbeats and answers as soon as it is published.
+# --------------------------------------------------------------------------------------------
+
+
+class HeartbeatEndpointBeforePublish(Fix):
+    """Accept heartbeats and answers to a task token from the moment the task publishes it.
+
+    moto gap: for a ``.waitForTaskToken`` task with HeartbeatSeconds,
+    ``StateTaskServiceCallback._eval_integration_pattern`` sets up the token's heartbeat endpoint
+    (``CallbackEndpoint.setup_heartbeat_endpoint``) only after the service call that publishes the
+    token (putEvents) has returned. A consumer that reacts to the published command before then
+    hits a window in which:
+
+    - SendTaskHeartbeat fails with ``InvalidToken`` (``CallbackEndpoint.notify_heartbeat`` finds
+      no heartbeat endpoint), which a consumer takes to mean the task is closed;
+    - SendTaskSuccess/SendTaskFailure is accepted and stored but wakes no one: the heartbeat wait
+      then starts on a fresh endpoint, never looks at the stored answer, and the task fails with
+      ``States.HeartbeatTimeout`` although it was answered.
+
+    AWS: the token takes SendTaskHeartbeat, SendTaskSuccess and SendTaskFailure as soon as the
+    task has published it; an answer sent before the publishing call has returned completes
+    the task.
+
+    The fix sets the heartbeat endpoint up before the service call (for every attempt, with the
+    same HeartbeatSeconds moto evaluates later) and makes moto's own setup keep it, together with
+    any heartbeat or answer it has been told since. The heartbeat clock still starts when the
+    task starts waiting, after the call, as on stock moto.
+
+    Not covered: SendTaskHeartbeat to a task without HeartbeatSeconds fails with
+    ``InvalidToken`` at any time, as on stock moto.
+
+    Drop when moto sets the heartbeat endpoint up before the service call
+    (``test_a_heartbeat_before_the_publish_returns_is_an_invalid_token_on_unpatched_moto`` and
+    ``test_an_answer_before_the_publish_returns_is_lost_on_unpatched_moto`` then fail).
+    """
+
+    def _patches(self) -> list[_Patch]:
+        setup_heartbeat_endpoint = _original(CallbackEndpoint, "setup_heartbeat_endpoint")
+
+        def _before_eval_execution(
+            self: StateTaskServiceCallback, env: Environment, *args: Any, **kwargs: Any
+        ) -> None:
+            # Runs on every attempt, after the attempt's token exists and before the service call.
+            super(StateTaskServiceCallback, self)._before_eval_execution(env, *args, **kwargs)
+            if self.heartbeat is None or not _issues_token(self):
+                return
+            task = env.states.context_object.context_object_data.get("Task")
+            callback_endpoint = env.callback_pool_manager.get(task["Token"]) if task else None
+            if callback_endpoint is None:
+                return
+            # The value moto evaluates (and waits on) in _eval_integration_pattern.
+            self.heartbeat.eval(env=env)
+            setup_heartbeat_endpoint(callback_endpoint, heartbeat_seconds=env.stack.pop())
+
+        def _setup_heartbeat_endpoint(self: CallbackEndpoint, heartbeat_seconds: float) -> HeartbeatEndpoint:
+            # moto's call after the publish: keep the endpoint that may already have been told a
+            # heartbeat or an answer. Every attempt sets up its own before its call.
+            existing = self._heartbeat_endpoint
+            if existing is not None:
+                return existing
+            endpoint: HeartbeatEndpoint = setup_heartbeat_endpoint(self, heartbeat_seconds)
+            return endpoint
+
+        return [
+            # StateTaskServiceCallback only inherits _before_eval_execution (TimeScale wraps the
+            # StateTaskService one); revert removes this override.
+            (StateTaskServiceCallback, "_before_eval_execution", _before_eval_execution),
+            (CallbackEndpoint, "setup_heartbeat_endpoint", _setup_heartbeat_endpoint),
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# Fix 7: events delivered to targets carry the account.
 # --------------------------------------------------------------------------------------------
 
 
@@ -636,6 +710,7 @@ FIXES: Final[tuple[Fix, ...]] = (
     StopExecutionWhileWaiting(),
     SendTaskFailureKeepsCause(),
     FirstTaskAnswerWins(),
+    HeartbeatEndpointBeforePublish(),
     DeliveredEventsCarryAccount(),
 )
 

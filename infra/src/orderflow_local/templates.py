@@ -8,6 +8,7 @@ and remembered: the provisioner maps them back to the folder or file they name.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from samtranslator.translator.transform import transform
 from orderflow_local.settings import REGION
 
 ARTIFACT_BUCKET = "orderflow-local-artifacts"
+
+# The translator records usage metrics it never publishes offline, and warns about it each time.
+logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
 _LOCAL_URI_PROPERTIES = ("CodeUri", "DefinitionUri")
 
 

@@ -1,0 +1,1 @@
+"""Offline checks and packaging of orderflow's infrastructure as code."""

@@ -1,0 +1,65 @@
+"""`python -m orderflow_iac.check`: lint every template and state machine, offline.
+
+cfn-lint (since 1.54) no longer expands SAM, so on a SAM source it misses real errors; it runs
+here on each template after the SAM translator has turned it into plain CloudFormation, where it
+catches them. statelint validates each ASL file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from orderflow_iac.stacks import REPO_ROOT, state_machines, templates
+from orderflow_local.templates import translate
+
+
+def _tool(name: str) -> str:
+    # The linters are installed next to this interpreter, whether or not that folder is on PATH.
+    return str(Path(sys.executable).parent / name)
+
+
+def translated_copy(template: Path, into: Path) -> Path:
+    translated = translate(template)
+    document = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": translated.parameters,
+        "Resources": translated.resources,
+        "Outputs": translated.outputs,
+    }
+    name = (
+        template.resolve().relative_to(REPO_ROOT).as_posix()
+        if template.resolve().is_relative_to(REPO_ROOT)
+        else template.name
+    )
+    target = into / (name.replace("/", "__") + ".json")
+    target.write_text(json.dumps(document, indent=1))
+    return target
+
+
+def lint_templates(paths: Sequence[Path]) -> bool:
+    with tempfile.TemporaryDirectory() as workdir:
+        translated = [translated_copy(path, Path(workdir)) for path in paths]
+        command = [_tool("cfn-lint"), *map(str, translated)]
+        return subprocess.run(command, check=False).returncode == 0  # noqa: S603 - our own files
+
+
+def lint_state_machines(paths: Sequence[Path]) -> bool:
+    command = [_tool("statelint"), *map(str, paths)]
+    return subprocess.run(command, check=False).returncode == 0  # noqa: S603 - our own files
+
+
+def main() -> int:
+    template_paths, machine_paths = templates(), state_machines()
+    ok = lint_templates(template_paths) & lint_state_machines(machine_paths)
+    verdict = "ok" if ok else "FAILED"
+    print(f"checked {len(template_paths)} templates, {len(machine_paths)} state machines: {verdict}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The offline IaC check passes on the repository and catches the errors it exists for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from orderflow_iac.check import lint_state_machines, lint_templates
+from orderflow_iac.stacks import state_machines, templates
+
+SAM_FUNCTION = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: {runtime}
+      Handler: app.handler
+      CodeUri: src/
+      Events:
+        Work:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Queue.Arn
+            BatchSize: {batch_size}
+"""
+
+
+def sam_template(tmp_path: Path, runtime: str = "python3.13", batch_size: int = 10) -> Path:
+    (tmp_path / "src").mkdir(exist_ok=True)
+    path = tmp_path / "template.yaml"
+    path.write_text(SAM_FUNCTION.format(runtime=runtime, batch_size=batch_size))
+    return path
+
+
+def test_the_repository_passes() -> None:
+    assert lint_templates(templates())
+    assert lint_state_machines(state_machines())
+
+
+def test_a_valid_sam_template_passes(tmp_path: Path) -> None:
+    assert lint_templates([sam_template(tmp_path)])
+
+
+@pytest.mark.parametrize(("runtime", "batch_size"), [("python3.99", 10), ("python3.13", 20000)])
+def test_errors_inside_sam_resources_are_caught(tmp_path: Path, runtime: str, batch_size: int) -> None:
+    assert not lint_templates([sam_template(tmp_path, runtime, batch_size)])
+
+
+def test_an_invalid_state_machine_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "bad.asl.json"
+    path.write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}))
+    assert not lint_state_machines([path])
