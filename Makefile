@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test install lint typecheck unit e2e build clean
+.PHONY: run test install lint typecheck unit e2e build clean contracts-generate
 
 ## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
 run: install
@@ -31,6 +31,8 @@ lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) python -m orderflow_iac.check
+	$(RUN) python -m orderflow_shared.registry check
+	$(RUN) python -m orderflow_shared.compatibility
 
 SERVICES := orders inventory payments invoicing notifications
 
@@ -38,6 +40,7 @@ typecheck: install
 	$(RUN) mypy --strict shared/src
 	for service in $(SERVICES); do MYPYPATH=shared/src:services/$$service/src $(RUN) mypy --strict -p $$service || exit 1; done
 	$(RUN) mypy infra/src
+	$(RUN) mypy --strict examples/order_follower
 
 unit: install
 	$(RUN) pytest shared services infra/tests -q
@@ -51,3 +54,8 @@ clean:
 ## build: a deployable bundle of one service, e.g. `make build SERVICE=orders` -> build/orders/
 build: install
 	$(RUN) python -m orderflow_iac.build $(SERVICE)
+
+## contracts-generate: rewrite the event schemas, samples, docs/events.md and the schema registry
+## block of infra/template.yaml from the contract models (lint fails until this is run and committed)
+contracts-generate: install
+	$(RUN) python -m orderflow_shared.registry generate

@@ -20,6 +20,8 @@ def test_the_bundle_holds_the_service_its_shared_package_and_arm64_dependencies(
     code = orders_bundle / "function"
     assert (code / "orders" / "handlers" / "api.py").exists()
     assert (code / "orderflow_shared" / "contracts" / "base.py").exists()
+    assert not (code / "orderflow_shared" / "testing").exists()  # development tooling stays out
+    assert not (code / "orderflow_shared" / "registry").exists()
     (compiled,) = (code / "pydantic_core").glob("_pydantic_core*.so")
     assert "aarch64" in compiled.name
     assert "cpython-313" in compiled.name

@@ -65,6 +65,16 @@ class LocalStack:
             aws_secret_access_key="local",
         )
 
+    def schemas_client(self) -> Any:
+        """The Schemas API, which the local stack serves on its API port (moto has none)."""
+        return boto3.client(  # type: ignore[call-overload]
+            "schemas",
+            endpoint_url=self.api_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 

@@ -50,7 +50,12 @@ def build(service: str, output: Path) -> Path:
         "--python-version", LAMBDA_PYTHON, "--only-binary", ":all:", "--requirement", str(requirements),
     )  # fmt: skip
     shutil.copytree(service_root / "src" / service, code / service)
-    shutil.copytree(SHARED_PACKAGE, code / "orderflow_shared")
+    # The contract tooling (registry, compatibility, testing) is for development, not for Lambda.
+    shutil.copytree(
+        SHARED_PACKAGE,
+        code / "orderflow_shared",
+        ignore=shutil.ignore_patterns("registry", "compatibility.py", "testing", "__pycache__"),
+    )
     template = _point_at_bundle(load_template(service_root / "template.yaml"), service_root, bundle)
     (bundle / "template.json").write_text(json.dumps(template, indent=2))
     return bundle

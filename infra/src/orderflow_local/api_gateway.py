@@ -1,7 +1,8 @@
 """A local API Gateway: HTTP requests in, REST API Lambda proxy events to the handlers, responses out.
 
 Routes come from the REST APIs the SAM templates declare (their OpenAPI bodies), so a new
-endpoint in a template is served here without any local list to keep in step.
+endpoint in a template is served here without any local list to keep in step. Local stand-ins
+for AWS APIs that moto lacks (the Schemas API) are mounted on a path prefix and answer first.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +41,17 @@ class Route:
         return compile_resource(self.resource)
 
 
+@dataclass(frozen=True)
+class JsonResponse:
+    status: int
+    document: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+# (method, raw path with its percent-encoding kept, query parameters) -> response
+MountedService = Callable[[str, str, Mapping[str, list[str]]], JsonResponse]
+
+
 def compile_resource(resource: str) -> re.Pattern[str]:
     """A regex for an API Gateway resource path: {name} is one segment, {name+} the rest."""
     parts = []
@@ -56,6 +68,7 @@ def compile_resource(resource: str) -> re.Pattern[str]:
 class LocalApiGateway:
     def __init__(self, host: str, port: int, health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
         self._routes: list[Route] = []
+        self._mounts: list[tuple[str, MountedService]] = []
         self._health = health
         gateway = self
 
@@ -82,6 +95,10 @@ class LocalApiGateway:
     def add_route(self, method: str, resource: str, function: LocalFunction) -> None:
         self._routes.append(Route(method.upper(), resource, function))
 
+    def mount(self, prefix: str, service: MountedService) -> None:
+        """Serve every request under `prefix` (the prefix itself included) with `service`."""
+        self._mounts.append((prefix.rstrip("/"), service))
+
     def start(self) -> None:
         self._thread.start()
 
@@ -97,6 +114,11 @@ class LocalApiGateway:
         if path == "/health" and request.command == "GET":
             healthy, detail = self._health()
             _reply(request, HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE, detail)
+            return
+        mounted = next((s for p, s in self._mounts if path == p or path.startswith(p + "/")), None)
+        if mounted is not None:
+            answer = mounted(request.command, split.path, parse_qs(split.query, keep_blank_values=True))
+            _reply(request, answer.status, answer.document, answer.headers)
             return
         matches = [(route, match) for route in self._routes if (match := route.pattern.match(path))]
         if not matches:
@@ -169,10 +191,14 @@ def proxy_event(
     }
 
 
-def _reply(request: BaseHTTPRequestHandler, status: int, document: Any) -> None:
+def _reply(
+    request: BaseHTTPRequestHandler, status: int, document: Any, headers: Mapping[str, str] | None = None
+) -> None:
     payload = json.dumps(document).encode()
     request.send_response(status)
     request.send_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
     request.send_header("Content-Length", str(len(payload)))
     request.end_headers()
     request.wfile.write(payload)

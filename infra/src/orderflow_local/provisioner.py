@@ -23,6 +23,7 @@ from orderflow_local.resources import (
     FunctionSpec,
     StackContext,
 )
+from orderflow_local.schema_store import SchemaStore
 from orderflow_local.templates import TranslatedTemplate, translate
 
 
@@ -44,13 +45,20 @@ class DeployedStack:
 
 
 class Provisioner:
-    def __init__(self, clients: Callable[[str], Any]) -> None:
+    def __init__(self, clients: Callable[[str], Any], schema_store: SchemaStore | None = None) -> None:
         self._clients = clients
+        # Shared by every stack deployed here, as one account's registries are.
+        self.schema_store = schema_store if schema_store is not None else SchemaStore()
 
     def deploy(self, stack_name: str, template_path: Path, overrides: Mapping[str, str]) -> DeployedStack:
         template = translate(template_path)
         scope = ResolutionScope(stack_name, _parameters(template, overrides))
-        ctx = StackContext(stack_name=stack_name, clients=self._clients, artifact=template.artifact)
+        ctx = StackContext(
+            stack_name=stack_name,
+            clients=self._clients,
+            artifact=template.artifact,
+            schema_store=self.schema_store,
+        )
         for logical_id in creation_order(template.resources):
             resource = template.resources[logical_id]
             where = f"{template_path}: {logical_id}"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orderflow_local.intrinsics import ResolvedResource, TemplateError
+from orderflow_local.schema_store import SchemaStore, SchemaStoreError
 from orderflow_local.settings import ACCOUNT_ID, REGION
 
 
@@ -56,6 +57,7 @@ class StackContext:
     stack_name: str
     clients: Callable[[str], Any]
     artifact: Callable[[dict[str, str]], Path]
+    schema_store: SchemaStore = field(default_factory=SchemaStore)
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     event_sources: list[EventSourceSpec] = field(default_factory=list)
     routes: list[ApiRoute] = field(default_factory=list)
@@ -314,6 +316,39 @@ def _rest_api(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> Reso
     return ResolvedResource(api_id, {"RootResourceId": "root"})
 
 
+def _schema_registry(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("RegistryName") or ctx.physical_name(logical_id, 64)
+    try:
+        registry = ctx.schema_store.create_registry(name, props.get("Description"), _tags(props))
+    except SchemaStoreError as error:
+        raise TemplateError(str(error)) from error
+    return ResolvedResource(registry.arn, {"RegistryArn": registry.arn, "RegistryName": registry.name})
+
+
+def _schema(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    if not isinstance(props["Content"], str):
+        raise TemplateError("Content must be the schema document as a string (JSON text)")
+    try:
+        schema = ctx.schema_store.create_schema(
+            registry_name=props["RegistryName"],
+            name=props.get("SchemaName") or ctx.physical_name(logical_id, 385),
+            schema_type=props["Type"],
+            content=props["Content"],
+            description=props.get("Description"),
+            tags=_tags(props),
+        )
+    except SchemaStoreError as error:
+        raise TemplateError(str(error)) from error
+    return ResolvedResource(
+        schema.arn,
+        {"SchemaArn": schema.arn, "SchemaName": schema.name, "SchemaVersion": schema.latest.version},
+    )
+
+
+def _tags(props: dict[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: str(tag["Value"]) for tag in props.get("Tags", [])}
+
+
 def _accepted(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
     name = ctx.physical_name(logical_id, 64)
     return ResolvedResource(name, {"Arn": iam_arn(f"role/{name}"), "RoleId": name})
@@ -339,6 +374,9 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::Lambda::Function": _lambda_function,
     "AWS::Lambda::EventSourceMapping": _event_source_mapping,
     "AWS::ApiGateway::RestApi": _rest_api,
+    # moto has no Schemas API: these go to the local registry the gateway serves read-only.
+    "AWS::EventSchemas::Registry": _schema_registry,
+    "AWS::EventSchemas::Schema": _schema,
     # Control-plane only: moto does not enforce IAM, and the local gateway serves the API itself.
     "AWS::IAM::Role": _accepted,
     "AWS::IAM::Policy": _accepted,
@@ -400,4 +438,8 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
         {"Name", "Description", "SecretString", "GenerateSecretString", "Tags"}
     ),
     "AWS::SES::EmailIdentity": frozenset({"EmailIdentity"}),
+    "AWS::EventSchemas::Registry": frozenset({"RegistryName", "Description", "Tags"}),
+    "AWS::EventSchemas::Schema": frozenset(
+        {"RegistryName", "SchemaName", "Type", "Content", "Description", "Tags"}
+    ),
 }

@@ -15,11 +15,12 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from orderflow_local import moto_compat
+from orderflow_local import moto_compat, schemas_api
 from orderflow_local.api_gateway import LocalApiGateway
 from orderflow_local.lambda_runtime import LocalFunction
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_local.provisioner import DeployedStack, Provisioner
+from orderflow_local.schema_store import SchemaStore
 from orderflow_local.settings import REGION, Settings
 from orderflow_local.sqs_poller import SqsPoller
 from orderflow_local.stacks import INFRA_STACK, PAYMENTS_STACK, STACKS, LocalEndpoints
@@ -47,7 +48,10 @@ class LocalSystem:
         self._provider: PaymentProviderServer | None = None
         self._ready = threading.Event()
         self._failure: str | None = None
+        self.schema_store = SchemaStore()
         self.gateway = LocalApiGateway(settings.host, settings.api_port, self.health)
+        # moto has no Schemas API: the registries the templates declare are served next to the API.
+        self.gateway.mount(schemas_api.PREFIX, schemas_api.SchemasApi(self.schema_store).respond)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -125,7 +129,7 @@ class LocalSystem:
             pass
 
     def _deploy_stacks(self) -> None:
-        provisioner = Provisioner(self.client)
+        provisioner = Provisioner(self.client, self.schema_store)
         endpoints = LocalEndpoints(
             payment_provider_url=f"http://{self.settings.host}:{self.settings.payment_provider_port}"
         )

@@ -13,7 +13,9 @@ SOURCE = "orderflow.inventory"
 
 
 class StockReserved(Event):
-    """Stock for every line of the order is held; carries the catalogue prices."""
+    """Stock for every line of the order is held, in answer to ReserveStock; carries the order priced
+    from the inventory catalogue.
+    """
 
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "StockReserved"
@@ -25,7 +27,9 @@ class StockMovementData(Contract):
 
 
 class StockReleased(Event):
-    """Compensation done: a reservation went back to available stock."""
+    """Compensation done: after OrderPaymentFailed (or OrderOutOfStock, when a late reservation held
+    stock) the order's reserved units went back to available stock.
+    """
 
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "StockReleased"
@@ -33,7 +37,9 @@ class StockReleased(Event):
 
 
 class StockCommitted(Event):
-    """A paid order's reservation became final: the units left the warehouse's books."""
+    """After PaymentSucceeded, the paid order's reservation became final: the units left the
+    warehouse's books.
+    """
 
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "StockCommitted"

@@ -18,6 +18,10 @@ class InvoiceGeneratedData(Contract):
 
 
 class InvoiceGenerated(Event):
+    """The order's invoice (PDF and JSON) is stored, in answer to GenerateInvoice; carries its number
+    and download link.
+    """
+
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "InvoiceGenerated"
     data: InvoiceGeneratedData

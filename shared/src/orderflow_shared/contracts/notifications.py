@@ -22,6 +22,11 @@ class CustomerNotifiedData(Contract):
 
 
 class CustomerNotified(Event):
+    """An email to the customer was accepted for delivery: the order confirmation (kind
+    CONFIRMATION, in answer to SendConfirmation) or the news that the order failed (OUT_OF_STOCK
+    after OrderOutOfStock, PAYMENT_FAILED after OrderPaymentFailed).
+    """
+
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "CustomerNotified"
     data: CustomerNotifiedData

@@ -28,7 +28,7 @@ class OrderReceivedData(Contract):
 
 
 class OrderReceived(Event):
-    """The workflow has started for a new order (its first state publishes this)."""
+    """A new order was accepted (POST /orders) and its workflow started: the first event of every order."""
 
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "OrderReceived"
@@ -42,7 +42,9 @@ class OrderFailureData(Contract):
 
 
 class OrderOutOfStock(Event):
-    """Compensation: stock could not be reserved; the order ends OUT_OF_STOCK."""
+    """Compensation: stock could not be reserved, or inventory did not answer in time; the order ends
+    OUT_OF_STOCK. The customer is told, and inventory releases anything a late reservation held.
+    """
 
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "OrderOutOfStock"
@@ -50,7 +52,10 @@ class OrderOutOfStock(Event):
 
 
 class OrderPaymentFailed(Event):
-    """Compensation: payment failed for good; the reservation must be released."""
+    """Compensation: payment failed for good (declined, the provider still unavailable after retries,
+    or no answer in time); the order ends PAYMENT_FAILED. Inventory releases the reservation and the
+    customer is told.
+    """
 
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "OrderPaymentFailed"
@@ -64,6 +69,10 @@ class OrderCompletedData(Contract):
 
 
 class OrderCompleted(Event):
+    """The order is done: paid, invoiced and confirmed to the customer. The last event of a successful
+    order.
+    """
+
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "OrderCompleted"
     data: OrderCompletedData
@@ -77,6 +86,10 @@ class ReserveStockData(Contract):
 
 
 class ReserveStock(Command):
+    """Workflow command to inventory, right after OrderReceived: hold stock for every line. Answered
+    through its task token with the priced order, or failed with OutOfStock.
+    """
+
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "ReserveStock"
     data: ReserveStockData
@@ -90,6 +103,10 @@ class ProcessPaymentData(Contract):
 
 
 class ProcessPayment(Command):
+    """Workflow command to payments, once stock is reserved: charge the order's total. Answered with
+    the payment id, or failed with PaymentDeclined or PaymentProviderUnavailable (retried first).
+    """
+
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "ProcessPayment"
     data: ProcessPaymentData
@@ -107,6 +124,10 @@ class GenerateInvoiceData(Contract):
 
 
 class GenerateInvoice(Command):
+    """Workflow command to invoicing, once the payment succeeded: issue the invoice. Answered with
+    the invoice number and its download link.
+    """
+
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "GenerateInvoice"
     data: GenerateInvoiceData
@@ -125,6 +146,10 @@ class SendConfirmationData(Contract):
 
 
 class SendConfirmation(Command):
+    """Workflow command to notifications, once the invoice exists: email the customer the order
+    confirmation with the invoice link and delivery details. Answered with the email's message id.
+    """
+
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "SendConfirmation"
     data: SendConfirmationData

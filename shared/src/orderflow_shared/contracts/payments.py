@@ -17,6 +17,10 @@ class PaymentSucceededData(Contract):
 
 
 class PaymentSucceeded(Event):
+    """The customer was charged the order's total, in answer to ProcessPayment. Inventory then
+    commits the order's reservation.
+    """
+
     SOURCE: ClassVar[str] = SOURCE
     DETAIL_TYPE: ClassVar[str] = "PaymentSucceeded"
     data: PaymentSucceededData
