@@ -8,14 +8,14 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test install lint typecheck unit e2e build clean contracts-generate
+.PHONY: run test install lint typecheck unit e2e build clean contracts contracts-generate
 
 ## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
 run: install
 	$(RUN) python -m orderflow_local
 
-## test: everything CI runs: lint, types, unit tests of every service, end-to-end tests
-test: install lint typecheck unit e2e
+## test: everything CI runs: lint, types, contract and unit tests of every service, end-to-end tests
+test: install lint typecheck contracts unit e2e
 
 install: .venv/.synced
 
@@ -43,7 +43,7 @@ typecheck: install
 	$(RUN) mypy --strict examples/order_follower
 
 unit: install
-	$(RUN) pytest shared services infra/tests -q
+	$(RUN) pytest shared services infra/tests -q -m "not contract"  # contract tests run in `contracts`
 
 e2e: install
 	$(RUN) pytest tests -q
@@ -54,6 +54,13 @@ clean:
 ## build: a deployable bundle of one service, e.g. `make build SERVICE=orders` -> build/orders/
 build: install
 	$(RUN) python -m orderflow_iac.build $(SERVICE)
+
+## contracts: the event contract tests (tests marked `contract`), of every service or of one:
+## `make contracts SERVICE=inventory` (its consumer and producer sides; the catalogue-wide checks
+## run only without SERVICE)
+CONTRACT_TESTS = $(if $(SERVICE),services/$(SERVICE)/tests/contract,shared/tests services)
+contracts: install
+	$(RUN) pytest $(CONTRACT_TESTS) -q -m contract
 
 ## contracts-generate: rewrite the event schemas, samples, docs/events.md and the schema registry
 ## block of infra/template.yaml from the contract models (lint fails until this is run and committed)
