@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from orderflow_local.intrinsics import TemplateError
 from orderflow_local.provisioner import DeployedStack, Provisioner, creation_order
@@ -19,15 +17,10 @@ SERVICES = ["orders", "inventory", "payments", "invoicing", "notifications"]
 
 
 @pytest.fixture
-def provisioner(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioner]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        provisioner = Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
-        provisioner.deploy("orderflow-infra", REPO / "infra" / "template.yaml", {})
-        yield provisioner
+def provisioner(fake_aws: None) -> Provisioner:
+    provisioner = Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
+    provisioner.deploy("orderflow-infra", REPO / "infra" / "template.yaml", {})
+    return provisioner
 
 
 def deploy(provisioner: Provisioner, service: str, **parameters: str) -> DeployedStack:

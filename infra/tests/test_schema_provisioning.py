@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from orderflow_local.intrinsics import TemplateError
 from orderflow_local.provisioner import Provisioner
@@ -21,13 +19,8 @@ RECEIVED_SCHEMA = {"$schema": "http://json-schema.org/draft-04/schema#", "type":
 
 
 @pytest.fixture
-def provisioner(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioner]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
+def provisioner(fake_aws: None) -> Provisioner:
+    return Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
 
 
 def registry_template(**schema_overrides: Any) -> dict[str, Any]:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from orderflow_local.lambda_runtime import FunctionError
 from orderflow_local.resources import EventSourceSpec
@@ -28,12 +26,8 @@ class RecordingFunction:
 
 
 @pytest.fixture
-def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("sqs", region_name="us-east-1")
+def sqs(fake_aws: None) -> Any:
+    return boto3.client("sqs", region_name="us-east-1")
 
 
 @pytest.fixture

@@ -152,3 +152,13 @@ def test_a_model_without_docstring_cannot_be_published() -> None:
 
     with pytest.raises(ValueError, match="Undocumented has no docstring"):
         event_schema(Undocumented)
+
+
+def test_a_schema_accepts_only_its_own_major_version() -> None:
+    contracts = REPO_ROOT / "shared" / "contracts"
+    schema = json.loads((contracts / "schemas" / "orderflow.orders@OrderReceived-v1.json").read_text())
+    sample = json.loads((contracts / "samples" / "orderflow.orders@OrderReceived-v1.json").read_text())
+    Draft4Validator(schema).validate(sample)
+    other_major = json.loads(json.dumps(sample))
+    other_major["detail"]["metadata"]["version"] = "2"
+    assert not Draft4Validator(schema).is_valid(other_major)

@@ -1,7 +1,7 @@
 """orders' event contracts as consumer: the status projector against every lifecycle fact.
 
 orders' own events are built by the workflow (statemachine/order_saga.asl.json), not by Python
-handlers, so its producer side is not captured here (see docs/event-contracts.md).
+handlers: its producer side is checked by running that workflow, in test_orders_workflow_contracts.py.
 """
 
 from __future__ import annotations

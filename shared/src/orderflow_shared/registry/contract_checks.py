@@ -132,7 +132,9 @@ def envelope_problems(
         if schema is None:
             problems.append(f"{producer} published {event_type}, which has no registry schema")
             continue
-        for error in sorted(Draft4Validator(schema).iter_errors(envelope), key=lambda e: list(e.path)):
+        # Formats too (date-time, email): a producer's malformed timestamp is a contract break.
+        validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        for error in sorted(validator.iter_errors(envelope), key=lambda e: list(e.path)):
             field = ".".join(str(part) for part in error.absolute_path) or "(the event)"
             problems.append(
                 f"{producer} published {event_type} that its registry schema rejects at {field}: "

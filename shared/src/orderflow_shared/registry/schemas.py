@@ -62,6 +62,7 @@ def event_schema(model: type[Event]) -> JsonObject:
     event_type = EventType.of(model)
     detail = to_draft4(model.model_json_schema(by_alias=True, schema_generator=_ContractJsonSchema))
     definitions = detail.pop("definitions", {})
+    _pin_major_version(definitions, event_type.version)
     detail["description"] = description = when_emitted(model)
     schema: JsonObject = {
         "$schema": DRAFT_4,
@@ -82,6 +83,14 @@ def event_schema(model: type[Event]) -> JsonObject:
     if definitions:
         schema["definitions"] = definitions
     return schema
+
+
+def _pin_major_version(definitions: JsonObject, version: int) -> None:
+    # The model accepts any major in metadata.version; the schema of one major accepts only it, so a
+    # subscriber that selects a schema by detail.metadata.version never validates against the wrong one.
+    metadata = definitions.get("EventMetadata")
+    if metadata is not None:
+        metadata["properties"]["version"] = {**metadata["properties"]["version"], "enum": [str(version)]}
 
 
 def when_emitted(model: type[Event]) -> str:

@@ -1,0 +1,228 @@
+"""orders' event contracts as producer: the events the order workflow itself puts on the bus.
+
+The real state machine (statemachine/order_saga.asl.json, with the bus name substituted as the
+deployment does) runs in moto's Step Functions interpreter, with orderflow_local.moto_compat's
+fixes and an accelerated clock. Each command is answered through its task token as the owning
+service would, along the three ways an order ends: completed, out of stock, payment failed. Every
+event the workflow published is then judged against its committed registry schema.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from orderflow_local import moto_compat
+from orderflow_shared.aws import client
+from orderflow_shared.contracts.base import Contract
+from orderflow_shared.contracts.orders import ConfirmationResult, InvoiceResult, PaymentResult
+from orderflow_shared.contracts.values import PricedLine, PricedOrder
+from orderflow_shared.registry.contract_checks import envelope_problems
+from orderflow_shared.registry.contract_runs import Catalogue, envelope_type
+from orderflow_shared.registry.schemas import JsonObject
+from orderflow_shared.testing import ACCOUNT, BUS_NAME, forget_cached_clients
+from orders.domain.order import PlaceOrderRequest, new_order_id, workflow_input
+
+pytestmark = [pytest.mark.contract, pytest.mark.timeout(60)]
+
+SERVICE = "orders"
+ASL_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "order_saga.asl.json"
+# Retry intervals, heartbeats and timeouts at 1% of their declared seconds: the real policy, quickly.
+TIME_SCALE = 0.01
+WAIT_SECONDS = 10.0
+
+# An order as the API receives it (the body of POST /orders).
+REQUEST = PlaceOrderRequest.model_validate(
+    {
+        "customer": {"id": "c-1", "email": "ana@example.com"},
+        "items": [{"sku": "KB-001", "quantity": 2}, {"sku": "MS-002", "quantity": 1}],
+        "payment": {"token": "tok_visa"},
+        "shippingAddress": {
+            "name": "Ana Silva",
+            "line1": "Rua Augusta 100",
+            "city": "Lisbon",
+            "postalCode": "1100-053",
+            "country": "PT",
+        },
+    }
+)
+UNIT_PRICES = {"KB-001": 4999, "MS-002": 1999}
+
+
+def priced(request: PlaceOrderRequest) -> PricedOrder:
+    """What inventory answers ReserveStock with: the order's own lines, priced."""
+    lines = [
+        PricedLine(
+            sku=item.sku,
+            quantity=item.quantity,
+            unit_price=UNIT_PRICES[item.sku],
+            line_total=UNIT_PRICES[item.sku] * item.quantity,
+        )
+        for item in request.items
+    ]
+    return PricedOrder(lines=lines, total_amount=sum(line.line_total for line in lines), currency="USD")
+
+
+@dataclass(frozen=True)
+class Succeed:
+    result: Contract
+
+    def send(self, sfn: Any, task_token: str) -> None:
+        sfn.send_task_success(taskToken=task_token, output=json.dumps(self.result.to_wire()))
+
+
+@dataclass(frozen=True)
+class Fail:
+    error: str
+    cause: str
+
+    def send(self, sfn: Any, task_token: str) -> None:
+        sfn.send_task_failure(taskToken=task_token, error=self.error, cause=self.cause)
+
+
+Answer = Succeed | Fail
+
+# Each path: the commands in the order the workflow sends them, each with its owner's answer.
+COMPLETED: dict[str, Answer] = {
+    "ReserveStock": Succeed(priced(REQUEST)),
+    "ProcessPayment": Succeed(PaymentResult(payment_id="ch_3f2a9c1b")),
+    "GenerateInvoice": Succeed(
+        InvoiceResult(
+            invoice_number="INV-20260514-3F2A9C1B",
+            invoice_url="https://orderflow-invoices.s3.amazonaws.com/invoices/3f2a9c1b.pdf",
+        )
+    ),
+    "SendConfirmation": Succeed(ConfirmationResult(message_id="0100019a-3f2a-9c1b-example-000000")),
+}
+OUT_OF_STOCK: dict[str, Answer] = {
+    "ReserveStock": Fail("OutOfStock", "KB-001: 2 requested, 0 available"),
+}
+PAYMENT_FAILED: dict[str, Answer] = {
+    "ReserveStock": COMPLETED["ReserveStock"],
+    "ProcessPayment": Fail("PaymentDeclined", "The card was declined"),
+}
+
+
+@dataclass
+class Saga:
+    """The deployed workflow on the orderflow bus, and every event it published, as delivered."""
+
+    state_machine_arn: str
+    queue_url: str
+    published: list[JsonObject] = field(default_factory=list)
+    _unread: int = 0
+
+    def run(self, answers: dict[str, Answer]) -> str:
+        """Runs one order to its end, answering each command in turn; the execution's final status."""
+        sfn = client("stepfunctions")
+        order_id = new_order_id()
+        execution_arn = sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=order_id,
+            input=json.dumps(workflow_input(order_id, REQUEST)),
+        )["executionArn"]
+        for detail_type, answer in answers.items():
+            answer.send(sfn, self._next_command(detail_type)["detail"]["taskToken"])
+        status = self._wait_for_end(execution_arn)
+        self._receive()  # what the last state published
+        return status
+
+    def _next_command(self, detail_type: str) -> JsonObject:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            self._receive()
+            for envelope in self.published[self._unread :]:
+                self._unread += 1
+                if envelope.get("detail-type") == detail_type:
+                    return envelope
+            time.sleep(0.01)
+        raise AssertionError(f"the workflow published no {detail_type} within {WAIT_SECONDS}s")
+
+    def stop_unfinished(self) -> None:
+        """Stops what a failed test left running: leaving mock_aws while the interpreter thread
+        still runs would send its calls past moto."""
+        sfn = client("stepfunctions")
+        running = sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
+        for execution in running["executions"]:
+            sfn.stop_execution(executionArn=execution["executionArn"])
+            self._wait_for_end(execution["executionArn"])
+
+    def _wait_for_end(self, execution_arn: str) -> str:
+        sfn = client("stepfunctions")
+        deadline = time.monotonic() + WAIT_SECONDS
+        while (status := str(sfn.describe_execution(executionArn=execution_arn)["status"])) == "RUNNING":
+            assert time.monotonic() < deadline, f"{execution_arn} still RUNNING after {WAIT_SECONDS}s"
+            time.sleep(0.01)
+        return status
+
+    def _receive(self) -> None:
+        sqs = client("sqs")
+        while messages := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                self.published.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def saga() -> Iterator[Saga]:
+    moto_compat.apply(time_scale=TIME_SCALE)
+    try:
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            forget_cached_clients()
+            saga = _deployed_saga()
+            try:
+                yield saga
+            finally:
+                saga.stop_unfinished()
+                forget_cached_clients()
+    finally:
+        moto_compat.revert()
+
+
+def _deployed_saga() -> Saga:
+    events, sqs = client("events"), client("sqs")
+    events.create_event_bus(Name=BUS_NAME)
+    queue_url = sqs.create_queue(QueueName="orders-published")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="everything-orders-publishes",
+        EventBusName=BUS_NAME,
+        EventPattern=json.dumps({"source": ["orderflow.orders"]}),
+    )
+    events.put_targets(
+        Rule="everything-orders-publishes",
+        EventBusName=BUS_NAME,
+        Targets=[{"Id": "published", "Arn": queue_arn}],
+    )
+    definition = ASL_PATH.read_text().replace("${EventBusName}", BUS_NAME)
+    state_machine_arn = client("stepfunctions").create_state_machine(
+        name="order-saga", definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/order-saga"
+    )["stateMachineArn"]
+    return Saga(state_machine_arn, queue_url)
+
+
+def test_every_event_the_workflow_publishes_matches_its_registry_schema(saga: Saga) -> None:
+    assert saga.run(COMPLETED) == "SUCCEEDED"
+    assert saga.run(OUT_OF_STOCK) == "FAILED"
+    assert saga.run(PAYMENT_FAILED) == "FAILED"
+
+    catalogue = Catalogue.load()
+    declared = catalogue.service(SERVICE).publishes
+    assert envelope_problems(SERVICE, saga.published, catalogue.schemas, declared) == []
+    built = {envelope_type(envelope) for envelope in saga.published}
+    assert [
+        f"{SERVICE} declares {event_type} in events.yaml, but no path of the workflow published it"
+        for event_type in declared
+        if event_type not in built
+    ] == []
