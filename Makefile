@@ -60,6 +60,7 @@ build: install
 ## run only without SERVICE)
 CONTRACT_TESTS = $(if $(SERVICE),services/$(SERVICE)/tests/contract,shared/tests services)
 contracts: install
+	$(RUN) python -m orderflow_shared.compatibility
 	$(RUN) pytest $(CONTRACT_TESTS) -q -m contract
 
 ## contracts-generate: rewrite the event schemas, samples, docs/events.md and the schema registry
