@@ -16,6 +16,7 @@ from tests.support.saga import (
     place_order,
     sent_emails,
     stock,
+    wait_for_release,
     wait_for_terminal,
     wait_until,
 )
@@ -82,9 +83,8 @@ def test_a_declined_card_fails_the_payment_without_retry(stack: LocalStack) -> N
 
     assert order["status"] == "PAYMENT_FAILED"
     assert payment_attempts(stack, placed["orderId"]) == 1
-    released = wait_until(
-        lambda: inventory(stack, sku)["available"] == 5 and inventory(stack, sku), message="release"
-    )
+    released = wait_for_release(stack, sku)
+    assert released["available"] == 5
     assert released["reserved"] == 0
 
 
@@ -101,10 +101,7 @@ def test_an_unavailable_provider_is_retried_three_times_then_the_reservation_is_
     assert order["status"] == "PAYMENT_FAILED"
     assert statuses(order) == ["RECEIVED", "INVENTORY_CONFIRMED", "PAYMENT_FAILED"]
     assert payment_attempts(stack, placed["orderId"]) == 4  # the first attempt and 3 retries
-    released = wait_until(
-        lambda: (lambda item: item if item["reserved"] == 0 else None)(inventory(stack, sku)),
-        message="release",
-    )
+    released = wait_for_release(stack, sku)
     assert released["available"] == 7
     assert wait_until(lambda: sent_emails(stack, email), message="the payment-failed email")
 

@@ -79,6 +79,14 @@ def wait_until(condition: Any, timeout: float = 30, message: str = "condition") 
         time.sleep(0.2)
 
 
+def wait_for_release(stack: LocalStack, sku: str) -> dict[str, Any]:
+    """The SKU's stock once nothing of it is reserved any more (the compensation has run)."""
+    released: dict[str, Any] = wait_until(
+        lambda: (item := inventory(stack, sku))["reserved"] == 0 and item, message=f"{sku}'s release"
+    )
+    return released
+
+
 def sent_emails(stack: LocalStack, recipient: str) -> list[dict[str, Any]]:
     """Emails SES accepted for a recipient, read from moto's record of sent mail."""
     document = http("GET", f"{stack.aws_url}/moto-api/data.json").json()

@@ -8,6 +8,7 @@ for AWS APIs that moto lacks (the Schemas API) are mounted on a path prefix and 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
@@ -36,8 +37,9 @@ class Route:
     resource: str  # the API Gateway resource path, e.g. /orders/{orderId}
     function: LocalFunction
 
-    @property
+    @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
+        # Compiled once per route, not on every request.
         return compile_resource(self.resource)
 
 

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from dataclasses import dataclass
@@ -45,14 +46,10 @@ class _Context:
     log_stream_name: str = "local"
 
     def get_remaining_time_in_millis(self) -> int:
-        import time
-
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def _worker_main(spec: FunctionSpec, environment: dict[str, str], connection: Connection) -> None:
-    import time
-
     os.environ.update(environment)
     sys.path.insert(0, str(spec.code_dir))
     module_name, function_name = spec.handler.rsplit(".", 1)

@@ -27,7 +27,7 @@ from orderflow_shared.contracts.values import PricedLine, PricedOrder
 from orderflow_shared.registry.contract_checks import envelope_problems
 from orderflow_shared.registry.contract_runs import Catalogue, envelope_type
 from orderflow_shared.registry.schemas import JsonObject
-from orderflow_shared.testing import ACCOUNT, BUS_NAME, forget_cached_clients
+from orderflow_shared.testing import ACCOUNT, BUS_NAME, PublishedEvents, forget_cached_clients
 from orders.domain.order import PlaceOrderRequest, new_order_id, workflow_input
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(60)]
@@ -189,27 +189,13 @@ def saga() -> Iterator[Saga]:
 
 
 def _deployed_saga() -> Saga:
-    events, sqs = client("events"), client("sqs")
-    events.create_event_bus(Name=BUS_NAME)
-    queue_url = sqs.create_queue(QueueName="orders-published")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(
-        Name="everything-orders-publishes",
-        EventBusName=BUS_NAME,
-        EventPattern=json.dumps({"source": ["orderflow.orders"]}),
-    )
-    events.put_targets(
-        Rule="everything-orders-publishes",
-        EventBusName=BUS_NAME,
-        Targets=[{"Id": "published", "Arn": queue_arn}],
-    )
+    # Only the workflow publishes here, so the shared catch-all capture holds exactly its events.
+    published = PublishedEvents.subscribe(BUS_NAME)
     definition = ASL_PATH.read_text().replace("${EventBusName}", BUS_NAME)
     state_machine_arn = client("stepfunctions").create_state_machine(
         name="order-saga", definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/order-saga"
     )["stateMachineArn"]
-    return Saga(state_machine_arn, queue_url)
+    return Saga(state_machine_arn, published.queue_url)
 
 
 def test_every_event_the_workflow_publishes_matches_its_registry_schema(saga: Saga) -> None:

@@ -28,7 +28,7 @@ from orderflow_shared.registry.docs import SAMPLES_FOLDER, SCHEMAS_FOLDER
 from orderflow_shared.registry.event_types import EventType, contract_models
 from orderflow_shared.registry.schemas import JsonObject
 from orderflow_shared.testing.events import ACCOUNT, REGION, FakeLambdaContext, sqs_record
-from orderflow_shared.testing.template import FUNCTION, QUEUE, RULE, SamTemplate
+from orderflow_shared.testing.template import FUNCTION, QUEUE, RULE, SamTemplate, logical_id
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -62,7 +62,7 @@ class Catalogue:
         template = SamTemplate.load(self.root / "services" / name / "template.yaml")
         subscriptions = {subscription.rule: subscription for subscription in self.service(name).subscriptions}
         queue_rules = {
-            _logical_id(target["Arn"]): rule_id
+            logical_id(target["Arn"]): rule_id
             for rule_id, rule in template.properties(RULE).items()
             if rule_id in subscriptions
             for target in rule.get("Targets", [])
@@ -70,8 +70,9 @@ class Catalogue:
         consumers = []
         for function in template.properties(FUNCTION):
             for event in template.sqs_events(function):
-                rule_id = queue_rules.get(_logical_id(event["Queue"]))
-                if rule_id is None or _logical_id(event["Queue"]) not in template.properties(QUEUE):
+                queue = logical_id(event["Queue"])
+                rule_id = queue_rules.get(queue)
+                if rule_id is None or queue not in template.properties(QUEUE):
                     continue
                 subscription = subscriptions[rule_id]
                 delivers = tuple(t for t in self.schemas if subscription.matches(t))
@@ -248,12 +249,3 @@ def _committed(folder: Path, known: list[EventType]) -> dict[EventType, JsonObje
         if path.exists():
             documents[event_type] = json.loads(path.read_text())
     return documents
-
-
-def _logical_id(value: Any) -> str:
-    get_att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
-    if isinstance(get_att, list):
-        return str(get_att[0])
-    if isinstance(get_att, str):
-        return get_att.split(".")[0]
-    return ""

@@ -77,6 +77,10 @@ class ServiceContract:
                 )
         return failures
 
+    def consume_samples(self) -> list[str]:
+        """``consume`` on the committed sample of every event type the service consumes."""
+        return self.consume(*(self.catalogue.samples[event_type] for event_type in self.consumed))
+
     def read_problems(self) -> list[str]:
         return read_problems({self.name: self.reads}, self.catalogue.schemas, self.catalogue.services)
 

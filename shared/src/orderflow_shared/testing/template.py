@@ -66,7 +66,7 @@ class SamTemplate:
     def queue_feeding(self, function: str) -> str:
         """The logical id of the queue of the function's only SQS event."""
         [event] = self.sqs_events(function)
-        return _logical_id(event["Queue"])
+        return logical_id(event["Queue"])
 
     def rule_feeding(self, function: str) -> dict[str, Any]:
         """The Properties of the only rule that sends to the function's queue."""
@@ -120,12 +120,12 @@ def _consumer_problems(template: SamTemplate) -> Iterator[str]:
         for event in template.sqs_events(function):
             if event.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
                 yield f"{function}: its SQS event lacks FunctionResponseTypes [ReportBatchItemFailures]"
-            queue = _logical_id(event["Queue"])
+            queue = logical_id(event["Queue"])
             if queue not in queues:
                 yield f"{function}: its SQS event reads {queue!r}, not a queue of this template"
                 continue
             redrive = queues[queue].get("RedrivePolicy", {})
-            if _logical_id(redrive.get("deadLetterTargetArn")) not in queues:
+            if logical_id(redrive.get("deadLetterTargetArn")) not in queues:
                 yield f"{queue}: no RedrivePolicy to a dead-letter queue of this template"
             timeout = template.function_setting(function, "Timeout") or 3  # Lambda's default
             needed = VISIBILITY_TIMEOUT_FACTOR * timeout
@@ -146,10 +146,10 @@ def _rule_problems(template: SamTemplate) -> Iterator[str]:
 
 
 def _rule_targets(rule: dict[str, Any]) -> list[str]:
-    return [_logical_id(target["Arn"]) for target in rule.get("Targets", [])]
+    return [logical_id(target["Arn"]) for target in rule.get("Targets", [])]
 
 
-def _logical_id(value: Any) -> str:
+def logical_id(value: Any) -> str:
     """The resource named by ``!GetAtt Id.Arn`` (long form: a list or "Id.Arn"); "" for anything else."""
     get_att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
     if isinstance(get_att, list):
