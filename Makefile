@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test install lint typecheck unit e2e build clean contracts contracts-generate
+.PHONY: run test install lint typecheck unit e2e build clean contracts contracts-generate redrive
 
 ## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
 run: install
@@ -67,3 +67,9 @@ contracts: install
 ## block of infra/template.yaml from the contract models (lint fails until this is run and committed)
 contracts-generate: install
 	$(RUN) python -m orderflow_shared.registry generate
+
+## redrive: resume a stalled order's execution from its failed step on the running local system:
+## `make redrive ORDER=<orderId>` (RedriveExecution, as an operator would run it on AWS)
+redrive: install
+	@test -n "$(ORDER)" || { echo "usage: make redrive ORDER=<orderId>" >&2; exit 2; }
+	$(RUN) python -m orderflow_local.operator redrive $(ORDER)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,33 +28,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     yield running
     try:
         # Nothing the tests did may have been lost to a dead-letter queue.
-        assert dead_letters(running) == {}, running.log_tail()
+        assert running.dead_letters() == {}, running.log_tail()
     finally:
         running.stop()
-
-
-def dead_letters(stack: LocalStack) -> dict[str, int]:
-    """Messages sitting in any queue that another queue's RedrivePolicy names as its DLQ."""
-    sqs = stack.client("sqs")
-    urls = sqs.list_queues().get("QueueUrls", [])
-    dead_letter_names = set()
-    for url in urls:
-        policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get(
-            "Attributes", {}
-        )
-        if "RedrivePolicy" in policy:
-            dead_letter_names.add(
-                json.loads(policy["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
-            )
-    counts: dict[str, int] = {}
-    for url in urls:
-        if url.rsplit("/", 1)[1] not in dead_letter_names:
-            continue
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        ).get("Attributes", {})
-        count = sum(int(value) for value in attributes.values())
-        if count:
-            counts[url] = count
-    return counts

@@ -52,6 +52,8 @@ def test_an_order_for_stocked_items_completes(stack: LocalStack) -> None:
         "sku": sku,
         "available": 8,
         "reserved": 0,
+        "sold": 2,
+        "stocked": 10,
         "unitPrice": 2500,
         "currency": "USD",
     }

@@ -1,8 +1,9 @@
 """Each moto gap shown on stock moto, and the AWS behaviour with orderflow_local.moto_compat applied.
 
 Everything runs in-process under ``mock_aws``: moto's Step Functions interpreter calls EventBridge
-through the same in-process stub, so no socket is opened. The gap tests use real-time waits of at
-most a second or two; the fixed tests run with a time scale of 0.01.
+through the same in-process stub, so no socket is opened (except by the one gap test that shows
+what moto's server answers on 127.0.0.1). The gap tests use real-time waits of at most a second or
+two; the fixed tests run with a time scale of 0.01.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.config
 import moto
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_events,
 )
@@ -140,9 +143,9 @@ def start(aws: Aws, definition: dict[str, Any]) -> str:
     arn = aws.sfn.create_state_machine(
         name="order-saga", definition=json.dumps(definition), roleArn=ROLE_ARN
     )["stateMachineArn"]
-    execution_arn: str = aws.sfn.start_execution(stateMachineArn=arn, input=json.dumps({"orderId": "o-1"}))[
-        "executionArn"
-    ]
+    execution_arn: str = aws.sfn.start_execution(
+        stateMachineArn=arn, name="o-1", input=json.dumps({"orderId": "o-1"})
+    )["executionArn"]
     return execution_arn
 
 
@@ -814,6 +817,494 @@ def test_a_target_with_an_input_transformer_receives_only_its_template(aws: Aws,
 
 
 # ---------------------------------------------------------------------------------------------
+# Fix 8: execution status changes reach the default bus
+# ---------------------------------------------------------------------------------------------
+
+STATUS_CHANGE = "Step Functions Execution Status Change"
+MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:order-saga"
+
+
+def subscribe_to_status_changes(aws: Aws) -> str:
+    """A default-bus rule on Step Functions' status events with an SQS target; returns the queue URL."""
+    queue_url: str = aws.sqs.create_queue(QueueName="execution-status")["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    # No EventBusName: status events go to the account's default bus.
+    aws.events.put_rule(
+        Name="execution-status",
+        EventPattern=json.dumps({"source": ["aws.states"], "detail-type": [STATUS_CHANGE]}),
+    )
+    aws.events.put_targets(Rule="execution-status", Targets=[{"Id": "status", "Arn": queue_arn}])
+    return queue_url
+
+
+def status_changes(aws: Aws, queue_url: str, expected: int) -> list[dict[str, Any]]:
+    """The next `expected` status events on the queue, then whatever else arrives within 0.2 s."""
+    received = []
+    for _ in range(expected):
+        event = next_message(aws, queue_url)
+        assert event is not None, f"only {len(received)} of {expected} status events arrived: {received}"
+        received.append(event)
+    while (extra := next_message(aws, queue_url, timeout=0.2)) is not None:
+        received.append(extra)
+    return received
+
+
+def statuses(events: list[dict[str, Any]]) -> list[str]:
+    return [event["detail"]["status"] for event in events]
+
+
+def epoch_millis(moment: datetime.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def assert_envelope(event: dict[str, Any], execution_arn: str) -> None:
+    assert event["source"] == "aws.states"
+    assert event["detail-type"] == STATUS_CHANGE
+    assert event["resources"] == [execution_arn]
+    assert (event["account"], event["region"], event["version"]) == (ACCOUNT, REGION, "0")
+    assert event["id"]
+    assert datetime.datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_no_status_change_events_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    queue_url = subscribe_to_status_changes(aws)
+    execution_arn = start(aws, {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+
+    assert wait_for_end(aws, execution_arn)["status"] == "SUCCEEDED"
+
+    assert next_message(aws, queue_url, timeout=0.5) is None
+
+
+# Each way an execution ends, and what its terminal status event says about it.
+ENDINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "SUCCEEDED": (
+        {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "Result": {"ok": True}, "End": True}}},
+        {"output": '{"ok":true}', "outputDetails": {"included": True}, "error": None, "cause": None},
+    ),
+    "FAILED": (
+        {
+            "StartAt": "Boom",
+            "States": {"Boom": {"Type": "Fail", "Error": "OrderFailed", "Cause": "no stock"}},
+        },
+        {"output": None, "outputDetails": None, "error": "OrderFailed", "cause": "no stock"},
+    ),
+    "TIMED_OUT": (
+        # Scaled: the execution times out after 1 s.
+        {
+            "TimeoutSeconds": 100,
+            "StartAt": "Hang",
+            "States": {"Hang": {"Type": "Wait", "Seconds": 100000, "End": True}},
+        },
+        {"output": None, "outputDetails": None},
+    ),
+    "ABORTED": (saga(pay_state(TimeoutSeconds=300)), {"output": None, "outputDetails": None}),
+}
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_every_status_change_reaches_a_default_bus_rule(aws: Aws, patched: None, ending: str) -> None:
+    queue_url = subscribe_to_status_changes(aws)
+    definition, terminal_fields = ENDINGS[ending]
+    execution_arn = start(aws, definition)
+    if ending == "ABORTED":
+        assert next_command(aws) is not None
+        aws.sfn.stop_execution(executionArn=execution_arn, error="OrderCancelled")
+
+    description = wait_for_end(aws, execution_arn)
+    running, terminal = status_changes(aws, queue_url, expected=2)
+
+    assert description["status"] == ending
+    for event in (running, terminal):
+        assert_envelope(event, execution_arn)
+    assert running["detail"] == {
+        "executionArn": execution_arn,
+        "stateMachineArn": MACHINE_ARN,
+        "name": "o-1",
+        "status": "RUNNING",
+        "startDate": epoch_millis(description["startDate"]),
+        "stopDate": None,
+        "input": '{"orderId": "o-1"}',
+        "inputDetails": {"included": True},
+        "output": None,
+        "outputDetails": None,
+        "error": None,
+        "cause": None,
+        "redriveCount": 0,
+        "redriveDate": None,
+        "redriveStatus": "NOT_REDRIVABLE",
+        "redriveStatusReason": "Execution is RUNNING and cannot be redriven",
+    }
+    redrivable = ending != "SUCCEEDED"
+    expected_terminal = {
+        **running["detail"],
+        "status": ending,
+        "stopDate": terminal["detail"]["stopDate"],
+        "redriveStatus": "REDRIVABLE" if redrivable else "NOT_REDRIVABLE",
+        "redriveStatusReason": None if redrivable else "Execution is SUCCEEDED and cannot be redriven",
+        **terminal_fields,
+    }
+    # What a timeout or a stop reports as error and cause is not checked here.
+    unchecked = {"error", "cause"} - terminal_fields.keys()
+    assert without(terminal["detail"], unchecked) == without(expected_terminal, unchecked)
+    assert running["detail"]["startDate"] <= terminal["detail"]["stopDate"]
+    if "stopDate" in description:  # moto's DescribeExecution leaves it out for TIMED_OUT
+        assert terminal["detail"]["stopDate"] == epoch_millis(description["stopDate"])
+
+
+def without(mapping: dict[str, Any], keys: set[str]) -> dict[str, Any]:
+    return {key: value for key, value in mapping.items() if key not in keys}
+
+
+def test_status_changes_go_to_the_default_bus_only(aws: Aws, patched: None) -> None:
+    # A rule on the saga's own bus that would match them receives nothing.
+    queue_url = aws.sqs.create_queue(QueueName="custom-bus-status")["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    aws.events.put_rule(
+        Name="status-on-custom-bus", EventBusName=BUS, EventPattern='{"source": ["aws.states"]}'
+    )
+    aws.events.put_targets(
+        Rule="status-on-custom-bus", EventBusName=BUS, Targets=[{"Id": "status", "Arn": queue_arn}]
+    )
+    default_bus_queue = subscribe_to_status_changes(aws)
+    execution_arn = start(aws, {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+
+    wait_for_end(aws, execution_arn)
+
+    assert statuses(status_changes(aws, default_bus_queue, expected=2)) == ["RUNNING", "SUCCEEDED"]
+    assert next_message(aws, queue_url, timeout=0.2) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 9: RedriveExecution
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.enable_socket
+def test_redrive_execution_is_a_server_error_on_unpatched_moto(unpatched: None) -> None:
+    # The local runtime talks to moto's server, which turns the missing action into HTTP 500
+    # (in-process moto raises NotImplementedError instead).
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=f"http://{host}:{port}",
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=botocore.config.Config(retries={"max_attempts": 0}),
+        )
+        with pytest.raises(ClientError) as failed:
+            sfn.redrive_execution(executionArn=f"arn:aws:states:{REGION}:{ACCOUNT}:execution:order-saga:o-1")
+    finally:
+        server.stop()
+
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
+def reserve_state() -> dict[str, Any]:
+    """A fire-and-forget putEvents task that publishes StockReservationRequested: the earlier step."""
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::events:putEvents",
+        "Parameters": {
+            "Entries": [
+                {
+                    "EventBusName": BUS,
+                    "Source": "orderflow.orders",
+                    "DetailType": "StockReservationRequested",
+                    "Detail": {"orderId.$": "$.orderId", "startedAt.$": "$$.Execution.StartTime"},
+                }
+            ]
+        },
+        "ResultPath": "$.reservation",
+        "Next": "Pay",
+    }
+
+
+def subscribe_to_reservations(aws: Aws) -> str:
+    queue_url: str = aws.sqs.create_queue(QueueName="inventory-commands")["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    aws.events.put_rule(
+        Name="reservation-requested",
+        EventBusName=BUS,
+        EventPattern=json.dumps({"detail-type": ["StockReservationRequested"]}),
+    )
+    aws.events.put_targets(
+        Rule="reservation-requested", EventBusName=BUS, Targets=[{"Id": "inventory", "Arn": queue_arn}]
+    )
+    return queue_url
+
+
+def drain(aws: Aws, queue_url: str) -> list[dict[str, Any]]:
+    messages = []
+    while (message := next_message(aws, queue_url, timeout=0.2)) is not None:
+        messages.append(message)
+    return messages
+
+
+def saga_failing_at_payment(aws: Aws) -> tuple[str, str, str, dict[str, Any]]:
+    """Reserve, then a callback payment whose retry is exhausted: the execution fails at Pay.
+
+    Returns the execution, the reservations queue, the status events queue and the last command.
+    """
+    reservations = subscribe_to_reservations(aws)
+    status_queue = subscribe_to_status_changes(aws)
+    pay = pay_state(
+        Retry=[{"ErrorEquals": ["ProviderUnavailable"], "IntervalSeconds": 5, "MaxAttempts": 1}],
+        TimeoutSeconds=300,
+        HeartbeatSeconds=120,
+    )
+    definition = {"StartAt": "Reserve", "States": {"Reserve": reserve_state(), **saga(pay)["States"]}}
+    execution_arn = start(aws, definition)
+    for _ in range(2):
+        command = next_command(aws)
+        assert command is not None
+        fail_with_provider_unavailable(aws, command)
+    description = wait_for_end(aws, execution_arn)
+    assert (description["status"], description["error"]) == ("FAILED", "ProviderUnavailable")
+    return execution_arn, reservations, status_queue, command
+
+
+def test_a_redrive_resumes_the_saga_at_the_failed_callback_task(aws: Aws, patched: None) -> None:
+    execution_arn, reservations, status_queue, last_failed = saga_failing_at_payment(aws)
+    failed_history = history(aws, execution_arn)
+    failed_description = aws.sfn.describe_execution(executionArn=execution_arn)
+
+    redrive_date = aws.sfn.redrive_execution(executionArn=execution_arn)["redriveDate"]
+    running = aws.sfn.describe_execution(executionArn=execution_arn)
+    command = next_command(aws)
+    assert command is not None
+    # The payment service heartbeats first, then answers the redriven attempt's own token.
+    aws.sfn.send_task_heartbeat(taskToken=command["taskToken"])
+    succeed(aws, command, "p-1")
+    description = wait_for_end(aws, execution_arn)
+
+    # Before: redrivable; during: RUNNING again, counted and dated.
+    assert (failed_description["redriveCount"], failed_description["redriveStatus"]) == (0, "REDRIVABLE")
+    assert "redriveDate" not in failed_description
+    assert running["status"] == "RUNNING"
+    assert "stopDate" not in running
+    assert "error" not in running
+    assert (running["redriveCount"], running["redriveDate"]) == (1, redrive_date)
+    assert running["redriveStatusReason"] == "Execution is RUNNING and cannot be redriven"
+    # Resumed at Pay with a new token and the same input; Reserve ran once.
+    assert command["taskToken"] != last_failed["taskToken"]
+    assert command["attempt"] == 0
+    assert len(drain(aws, reservations)) == 1
+    assert description["status"] == "SUCCEEDED"
+    output = json.loads(description["output"])
+    assert (sorted(output), output["payment"]) == (
+        ["orderId", "payment", "reservation"],
+        {"paymentId": "p-1"},
+    )
+    assert (description["redriveCount"], description["redriveDate"]) == (1, redrive_date)
+    assert description["startDate"] == failed_description["startDate"]
+    assert description["redriveStatusReason"] == "Execution is SUCCEEDED and cannot be redriven"
+    # The history is kept and continued.
+    events = history(aws, execution_arn)
+    assert events[: len(failed_history)] == failed_history
+    redriven = events[len(failed_history)]
+    assert redriven["type"] == "ExecutionRedriven"
+    assert redriven["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    assert [event["id"] for event in events] == list(range(1, len(events) + 1))
+    assert redriven["previousEventId"] == failed_history[-1]["id"]
+    resumed = [event["type"] for event in events[len(failed_history) + 1 :]]
+    assert resumed[0] == "TaskStateEntered"
+    assert resumed[-3:] == ["SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded"]
+    assert "TaskFailed" not in resumed
+    entered = events[len(failed_history) + 1]["stateEnteredEventDetails"]
+    assert entered["name"] == "Pay"
+    assert [e["stateEnteredEventDetails"]["name"] for e in events if e["type"] == "TaskStateEntered"] == [
+        "Reserve",
+        "Pay",
+        "Pay",
+    ]
+    # Status events: the failure, then RUNNING again with the redrive, then the success.
+    changes = status_changes(aws, status_queue, expected=4)
+    assert statuses(changes) == ["RUNNING", "FAILED", "RUNNING", "SUCCEEDED"]
+    assert [c["detail"]["redriveCount"] for c in changes] == [0, 0, 1, 1]
+    assert changes[2]["detail"]["redriveDate"] == epoch_millis(redrive_date)
+    assert changes[2]["detail"]["stopDate"] is None
+    assert changes[2]["detail"]["error"] is None
+    assert json.loads(changes[3]["detail"]["output"]) == output
+    # The failed run's tokens stay closed.
+    assert_closed(lambda: succeed(aws, last_failed, "p-stale"))
+
+
+def test_a_redriven_task_sees_the_original_execution_context(aws: Aws, patched: None) -> None:
+    pay = pay_state(TimeoutSeconds=300)
+    pay["Parameters"]["Entries"][0]["Detail"].update(
+        {
+            "executionId.$": "$$.Execution.Id",
+            "executionInput.$": "$$.Execution.Input",
+            "startTime.$": "$$.Execution.StartTime",
+            "redriveCount.$": "$$.Execution.RedriveCount",
+        }
+    )
+    # moto's first run has no $$.Execution.RedriveCount (AWS: 0), so Pay fails there with
+    # States.Runtime; the redriven Pay reads it.
+    execution_arn = start(aws, saga(pay))
+    assert wait_for_end(aws, execution_arn)["status"] == "FAILED"
+    started = aws.sfn.describe_execution(executionArn=execution_arn)["startDate"]
+
+    aws.sfn.redrive_execution(executionArn=execution_arn)
+    command = next_command(aws)
+    assert command is not None
+    succeed(aws, command, "p-1")
+
+    assert wait_for_end(aws, execution_arn)["status"] == "SUCCEEDED"
+    assert command["executionId"] == execution_arn
+    assert command["executionInput"] == {"orderId": "o-1"}
+    assert command["redriveCount"] == 1
+    assert abs(datetime.datetime.fromisoformat(command["startTime"]) - started) < datetime.timedelta(
+        seconds=1
+    )
+
+
+@pytest.mark.parametrize("ending", ["ABORTED", "TIMED_OUT"])
+def test_an_aborted_or_timed_out_execution_resumes_at_the_task_it_was_waiting_in(
+    aws: Aws, patched: None, ending: str
+) -> None:
+    # Scaled: the execution times out after 1 s if nobody answers.
+    definition = {"TimeoutSeconds": 100, **saga(pay_state(TimeoutSeconds=300))}
+    execution_arn = start(aws, definition)
+    first = next_command(aws)
+    assert first is not None
+    if ending == "ABORTED":
+        aws.sfn.stop_execution(executionArn=execution_arn, error="OperatorStop")
+    assert wait_for_end(aws, execution_arn)["status"] == ending
+
+    aws.sfn.redrive_execution(executionArn=execution_arn)
+    command = next_command(aws)
+    assert command is not None
+    succeed(aws, command, "p-1")
+    description = wait_for_end(aws, execution_arn)
+
+    assert command["taskToken"] != first["taskToken"]
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"])["payment"] == {"paymentId": "p-1"}
+    types = [event["type"] for event in history(aws, execution_arn)]
+    redriven = types.index("ExecutionRedriven")
+    ended = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}[ending]
+    assert types[redriven - 1 : redriven + 2] == [ended, "ExecutionRedriven", "TaskStateEntered"]
+    assert types.count(ended) == 1
+
+
+@pytest.mark.parametrize("state", ["RUNNING", "SUCCEEDED"])
+def test_only_a_failed_timed_out_or_aborted_execution_is_redrivable(
+    aws: Aws, patched: None, state: str
+) -> None:
+    execution_arn = start(aws, saga(pay_state(TimeoutSeconds=300)))
+    command = next_command(aws)
+    assert command is not None
+    if state == "SUCCEEDED":
+        succeed(aws, command, "p-1")
+        wait_for_end(aws, execution_arn)
+
+    with pytest.raises(aws.sfn.exceptions.ExecutionNotRedrivable) as refused:
+        aws.sfn.redrive_execution(executionArn=execution_arn)
+
+    reason = f"Execution is {state} and cannot be redriven"
+    assert reason in str(refused.value)
+    description = aws.sfn.describe_execution(executionArn=execution_arn)
+    assert description["status"] == state
+    assert (description["redriveCount"], description["redriveStatus"]) == (0, "NOT_REDRIVABLE")
+    assert description["redriveStatusReason"] == reason
+    assert events_of(aws, execution_arn, "ExecutionRedriven") == []
+    if state == "RUNNING":
+        # The running task was not disturbed.
+        succeed(aws, command, "p-1")
+        assert wait_for_end(aws, execution_arn)["status"] == "SUCCEEDED"
+
+
+def test_a_repeated_client_token_answers_the_first_redrive(aws: Aws, patched: None) -> None:
+    execution_arn = start(aws, saga(pay_state(TimeoutSeconds=10)))
+    assert wait_for_end(aws, execution_arn)["status"] == "FAILED"
+
+    first = aws.sfn.redrive_execution(executionArn=execution_arn, clientToken="redrive-o-1")["redriveDate"]
+    again = aws.sfn.redrive_execution(executionArn=execution_arn, clientToken="redrive-o-1")["redriveDate"]
+
+    # Scaled, the redriven task times out after 0.1 s too.
+    assert wait_for_end(aws, execution_arn)["status"] == "FAILED"
+    assert again == first
+    assert len(events_of(aws, execution_arn, "ExecutionRedriven")) == 1
+    assert aws.sfn.describe_execution(executionArn=execution_arn)["redriveCount"] == 1
+
+
+def test_redriving_an_unknown_execution_is_execution_does_not_exist(aws: Aws, patched: None) -> None:
+    wait_for_end(aws, start(aws, {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "E"}}}))
+
+    with pytest.raises(aws.sfn.exceptions.ExecutionDoesNotExist):
+        aws.sfn.redrive_execution(executionArn=f"arn:aws:states:{REGION}:{ACCOUNT}:execution:order-saga:nope")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 10: a schedule-only rule matches no event
+# ---------------------------------------------------------------------------------------------
+
+
+def scheduled_queue(aws: Aws, name: str, **pattern: Any) -> str:
+    """A default-bus rule with a schedule (and the given pattern, if any) targeting a new queue."""
+    queue_url: str = aws.sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    rule: dict[str, Any] = {"Name": name, "ScheduleExpression": "rate(5 minutes)"}
+    if pattern:
+        rule["EventPattern"] = json.dumps(pattern)
+    aws.events.put_rule(**rule)
+    aws.events.put_targets(Rule=name, Targets=[{"Id": name, "Arn": queue_arn}])
+    return queue_url
+
+
+def put_on_default_bus(aws: Aws, source: str) -> None:
+    entry = {"Source": source, "DetailType": "Something Happened", "Detail": "{}"}
+    assert aws.events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+
+def test_a_schedule_only_rule_receives_every_event_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    queue_url = scheduled_queue(aws, "reconcile-ticks")
+
+    put_on_default_bus(aws, "aws.states")
+
+    delivered = next_message(aws, queue_url, timeout=0.5)
+    assert delivered is not None
+    assert delivered["source"] == "aws.states"
+
+
+def test_a_schedule_only_rule_receives_no_event(aws: Aws, patched: None) -> None:
+    ticks = scheduled_queue(aws, "reconcile-ticks")
+    status_queue = subscribe_to_status_changes(aws)
+
+    put_on_default_bus(aws, "aws.states")
+    execution_arn = start(aws, {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    wait_for_end(aws, execution_arn)
+
+    # The status events went to the rule that asked for them, not to the scheduled queue.
+    assert statuses(status_changes(aws, status_queue, expected=2)) == ["RUNNING", "SUCCEEDED"]
+    assert next_message(aws, ticks, timeout=0.2) is None
+
+
+def test_a_rule_with_a_schedule_and_a_pattern_receives_what_its_pattern_matches(
+    aws: Aws, patched: None
+) -> None:
+    queue_url = scheduled_queue(aws, "both", source=["orderflow.ops"])
+
+    put_on_default_bus(aws, "orderflow.ops")
+    put_on_default_bus(aws, "orderflow.other")
+
+    assert [message["source"] for message in drain(aws, queue_url)] == ["orderflow.ops"]
+
+
+# ---------------------------------------------------------------------------------------------
 # Time scale
 # ---------------------------------------------------------------------------------------------
 
@@ -929,6 +1420,9 @@ def test_every_fix_documents_gap_aws_behaviour_and_when_to_drop() -> None:
         "FirstTaskAnswerWins",
         "HeartbeatEndpointBeforePublish",
         "DeliveredEventsCarryAccount",
+        "ExecutionStatusChangeEvents",
+        "RedriveExecution",
+        "ScheduleOnlyRulesMatchNoEvents",
     ]
     for fix in moto_compat.FIXES:
         doc = type(fix).__doc__ or ""

@@ -39,18 +39,18 @@ def test_the_repositorys_services_are_read_from_events_yaml_and_template_rules()
 
     assert set(services) == {"orders", "inventory", "payments", "invoicing", "notifications"}
     assert STOCK_RESERVED in services["inventory"].publishes
-    assert len(services["orders"].publishes) == 8
+    assert len(services["orders"].publishes) == 9
     assert (
         Subscription(
             "notifications",
             "CustomerAlertsRule",
             ("orderflow.orders",),
-            ("OrderOutOfStock", "OrderPaymentFailed"),
+            ("OrderOutOfStock", "OrderPaymentFailed", "OrderFailed"),
         )
         in services["notifications"].subscriptions
     )
     assert services["inventory"].consumes(ORDER_OUT_OF_STOCK)
-    assert not services["payments"].consumes(ORDER_OUT_OF_STOCK)
+    assert not services["payments"].consumes(ORDER_OUT_OF_STOCK)  # nothing is charged before stock
     assert catalogue_problems(load_services(REPO_ROOT), KNOWN) == []
 
 
@@ -90,8 +90,8 @@ def test_an_event_nobody_publishes_is_reported() -> None:
     services = [found for found in consistent_services() if found.name != "payments"]
 
     assert catalogue_problems(services, KNOWN) == [
-        "orderflow.payments PaymentSucceeded v1: no producer; "
-        "list it in its service's events.yaml (publishes:)"
+        f"orderflow.payments {detail_type} v1: no producer; list it in its service's events.yaml (publishes:)"
+        for detail_type in ("PaymentSucceeded", "PaymentRefunded")
     ]
 
 
@@ -117,7 +117,7 @@ def test_check_fails_when_a_template_rule_subscribes_to_an_unknown_detail_type(
 ) -> None:
     template = repo_copy / "services/notifications/template.yaml"
     template.write_text(
-        template.read_text().replace("[OrderOutOfStock, OrderPaymentFailed]", "[OrderShipped]")
+        template.read_text().replace("[OrderOutOfStock, OrderPaymentFailed, OrderFailed]", "[OrderShipped]")
     )
 
     assert main(["check", "--root", str(repo_copy)]) == 1

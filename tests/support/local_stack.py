@@ -55,6 +55,7 @@ class LocalStack:
     payment_provider_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    fault_plan: Path
 
     def client(self, service: str) -> Any:
         return boto3.client(  # type: ignore[call-overload]
@@ -75,6 +76,32 @@ class LocalStack:
             aws_secret_access_key="local",
         )
 
+    def dead_letters(self) -> dict[str, int]:
+        """Messages sitting in any queue that another queue's RedrivePolicy names as its DLQ."""
+        sqs = self.client("sqs")
+        urls = sqs.list_queues().get("QueueUrls", [])
+        dead_letter_names = set()
+        for url in urls:
+            policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get(
+                "Attributes", {}
+            )
+            if "RedrivePolicy" in policy:
+                dead_letter_names.add(
+                    json.loads(policy["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
+                )
+        counts: dict[str, int] = {}
+        for url in urls:
+            if url.rsplit("/", 1)[1] not in dead_letter_names:
+                continue
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            ).get("Attributes", {})
+            count = sum(int(value) for value in attributes.values())
+            if count:
+                counts[url] = count
+        return counts
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -88,9 +115,13 @@ class LocalStack:
 
 
 def start_local_stack(log_path: Path, time_scale: float, startup_timeout: float = 180) -> LocalStack:
+    """The stack as `make run` starts it, with fault injection armed by a plan file next to its log
+    (empty: no faults until a test writes one)."""
     api_port, aws_port, provider_port = free_port(), free_port(), free_port()
+    fault_plan = log_path.with_name("faults.json")
     environment = {
         **os.environ,
+        "ORDERFLOW_FAULT_PLAN": str(fault_plan),
         "ORDERFLOW_API_PORT": str(api_port),
         "ORDERFLOW_AWS_PORT": str(aws_port),
         "ORDERFLOW_PAYMENT_PROVIDER_PORT": str(provider_port),
@@ -111,6 +142,7 @@ def start_local_stack(log_path: Path, time_scale: float, startup_timeout: float 
         payment_provider_url=f"http://127.0.0.1:{provider_port}",
         process=process,
         log_path=log_path,
+        fault_plan=fault_plan,
     )
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:

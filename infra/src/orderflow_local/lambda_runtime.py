@@ -4,7 +4,12 @@ Each function gets its own process, as each Lambda function gets its own contain
 environment variables (table names, queue URLs, the POWERTOOLS_* settings) are its own, module
 level code runs once at start (INIT), and a hung or crashed handler is killed and replaced
 without touching the others. Invocations of one function run one at a time, like a function
-with reserved concurrency 1.
+with reserved concurrency 1; ``twin`` starts another instance of the same function for the rare
+case (a concurrent duplicate delivery, see ``faults``) where Lambda runs two containers at once.
+
+With a fault plan, the worker installs the fault hooks (``faults.install_function_faults``)
+before it imports the handler, so every client the handler creates is hooked; the handler code
+is the deployed code, unchanged.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
+from orderflow_local import faults
 from orderflow_local.resources import FunctionSpec
 from orderflow_local.settings import ACCOUNT_ID, REGION
 
@@ -49,9 +56,13 @@ class _Context:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def _worker_main(spec: FunctionSpec, environment: dict[str, str], connection: Connection) -> None:
+def _worker_main(
+    spec: FunctionSpec, environment: dict[str, str], connection: Connection, fault_plan: Path | None
+) -> None:
     os.environ.update(environment)
     sys.path.insert(0, str(spec.code_dir))
+    # Before the import: clients created at module level (INIT) must see the hooks too.
+    function_faults = faults.install_function_faults(fault_plan, spec.logical_id) if fault_plan else None
     module_name, function_name = spec.handler.rsplit(".", 1)
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
@@ -74,6 +85,8 @@ def _worker_main(spec: FunctionSpec, environment: dict[str, str], connection: Co
             deadline=time.monotonic() + spec.timeout,
             log_group_name=f"/aws/lambda/{spec.name}",
         )
+        if function_faults is not None:
+            function_faults.start_invocation(event)
         try:
             connection.send(("ok", handler(event, context)))
         except Exception as error:
@@ -83,18 +96,23 @@ def _worker_main(spec: FunctionSpec, environment: dict[str, str], connection: Co
 class LocalFunction:
     """A function's process, started from its spec and invoked like Lambda's Invoke API."""
 
-    def __init__(self, spec: FunctionSpec, environment: dict[str, str]) -> None:
+    def __init__(
+        self, spec: FunctionSpec, environment: dict[str, str], fault_plan: Path | None = None
+    ) -> None:
         self.spec = spec
         self._environment = environment
+        self._fault_plan = fault_plan
         self._lock = threading.Lock()
         self._process: Any = None
         self._connection: Connection | None = None
+        self._twins: list[LocalFunction] = []
+        self._twins_lock = threading.Lock()
 
     def start(self) -> None:
         parent, child = _spawn.Pipe()
         self._process = _spawn.Process(
             target=_worker_main,
-            args=(self.spec, self._environment, child),
+            args=(self.spec, self._environment, child, self._fault_plan),
             name=f"lambda:{self.spec.name}",
             daemon=True,
         )
@@ -106,7 +124,10 @@ class LocalFunction:
         assert self._connection is not None
         if not self._connection.poll(timeout):
             raise FunctionError(f"{self.spec.name}: not initialised within {timeout:.0f} s")
-        status, detail = self._connection.recv()
+        try:
+            status, detail = self._connection.recv()
+        except EOFError as error:
+            raise FunctionError(f"{self.spec.name}: the process exited during initialisation") from error
         if status != "ready":
             raise FunctionError(f"{self.spec.name}: initialisation failed\n{detail}")
 
@@ -120,19 +141,45 @@ class LocalFunction:
             try:
                 status, result = self._connection.recv()
             except EOFError as error:
+                self._process.join(timeout=5)
+                status_code = self._process.exitcode
                 self._replace()
-                raise FunctionError(f"{self.spec.name}: the function's process exited") from error
+                raise FunctionError(
+                    f"{self.spec.name}: the function's process exited (status {status_code})"
+                ) from error
         if status != "ok":
             raise FunctionError(f"{self.spec.name}: {result['errorType']}: {result['errorMessage']}")
         return result
 
     def _replace(self) -> None:
         # Like Lambda after a timeout or crash: the next invocation gets a fresh container.
-        self.stop()
+        self._stop_process()
         self.start()
         self.wait_ready(timeout=60)
 
+    def twin(self, number: int = 1) -> LocalFunction:
+        """The `number`th other instance of this function, started on first use and kept.
+
+        Its own process, so it runs at the same time as this one, as a second container would.
+        """
+        if number < 1:
+            raise ValueError("twin 0 is the function itself")
+        with self._twins_lock:
+            while len(self._twins) < number:
+                twin = LocalFunction(self.spec, self._environment, self._fault_plan)
+                twin.start()
+                twin.wait_ready(timeout=60)
+                self._twins.append(twin)
+            return self._twins[number - 1]
+
     def stop(self) -> None:
+        with self._twins_lock:
+            for twin in self._twins:
+                twin.stop()
+            self._twins.clear()
+        self._stop_process()
+
+    def _stop_process(self) -> None:
         if self._connection is not None:
             self._connection.close()
         if self._process is not None and self._process.is_alive():

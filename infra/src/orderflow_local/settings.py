@@ -26,6 +26,8 @@ class Settings:
     # and every queue's visibility timeout, so tests run the real policies in a fraction of the time.
     time_scale: float = 1.0
     log_level: str = "INFO"
+    # The fault plan (orderflow_local.faults); None: fault injection off, no hook installed.
+    fault_plan: Path | None = None
 
     @property
     def aws_endpoint(self) -> str:
@@ -34,10 +36,12 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
+        fault_plan = env.get("ORDERFLOW_FAULT_PLAN")
         return cls(
             aws_port=int(env.get("ORDERFLOW_AWS_PORT", "4566")),
             api_port=int(env.get("ORDERFLOW_API_PORT", "8000")),
             payment_provider_port=int(env.get("ORDERFLOW_PAYMENT_PROVIDER_PORT", "4577")),
             time_scale=float(env.get("ORDERFLOW_TIME_SCALE", "1.0")),
             log_level=env.get("ORDERFLOW_LOG_LEVEL", "INFO"),
+            fault_plan=Path(fault_plan).resolve() if fault_plan else None,
         )

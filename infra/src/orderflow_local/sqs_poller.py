@@ -4,6 +4,12 @@ The function receives the real Lambda SQS event. With ReportBatchItemFailures, o
 named in ``batchItemFailures`` stay on the queue; a function error keeps the whole batch. Kept
 messages come back after the visibility timeout and, past the queue's maxReceiveCount, SQS moves
 them to the DLQ, exactly the redrive path of AWS.
+
+With a fault plan (``faults``), ``deliver`` faults act on each received batch before the function
+sees it, in this order: ``pause`` (the batch goes back, the poller stops receiving for a while),
+``delay`` (a message is held and delivered alone later), ``duplicate`` (extra copies sent back to
+the queue, or the batch run on several instances of the function at once). Messages this poller
+re-sent as copies or delivers after a hold are never subject to faults again.
 """
 
 from __future__ import annotations
@@ -11,8 +17,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from fnmatch import fnmatchcase
 from typing import Any
 
+from orderflow_local.faults import DELIVER, Fault, FaultPlan
 from orderflow_local.lambda_runtime import FunctionError, LocalFunction
 from orderflow_local.resources import EventSourceSpec
 from orderflow_local.settings import REGION
@@ -30,12 +40,19 @@ class SqsPoller:
         function: LocalFunction,
         sqs: Any,
         time_scale: float = 1.0,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.source = source
         self._queue_url = queue_url
+        self._queue_name = source.queue_arn.rsplit(":", 1)[1]
         self._function = function
         self._sqs = sqs
         self._time_scale = time_scale
+        self._faults = faults
+        self._paused_until = 0.0
+        self._copies: set[str] = set()  # ids of the duplicates this poller sent
+        self._held: set[threading.Timer] = set()
+        self._held_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"poller:{source.logical_id}", daemon=True)
         self.polling = threading.Event()
@@ -50,6 +67,9 @@ class SqsPoller:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._held_lock:
+            for timer in self._held:
+                timer.cancel()  # held messages return to the queue after their visibility timeout
         self._thread.join(timeout=POLL_WAIT_SECONDS + 5)
 
     def _run(self) -> None:
@@ -61,6 +81,10 @@ class SqsPoller:
                 self._stop.wait(1)
 
     def poll_once(self) -> int:
+        paused_for = self._paused_until - time.monotonic()
+        if paused_for > 0:  # a pause fault: receive nothing until it ends
+            self._stop.wait(min(paused_for, POLL_WAIT_SECONDS))
+            return 0
         response = self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=min(self.source.batch_size, 10),
@@ -70,23 +94,137 @@ class SqsPoller:
         )
         self.polling.set()
         messages = response.get("Messages", [])
-        if messages:
+        if messages and self._faults is not None:
+            self._deliver_with_faults(messages, self._faults)
+        elif messages:
             self._deliver(messages)
         return len(messages)
 
-    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+    def _deliver(self, messages: list[dict[str, Any]], instances: int = 1) -> None:
         event = {"Records": [self._record(message) for message in messages]}
-        try:
-            result = self._function.invoke(event)
-        except FunctionError as error:
-            logger.error(
-                "%s: batch of %d kept for redelivery: %s", self.source.logical_id, len(messages), error
+        if instances == 1:
+            failed = self._invoke(self._function, event, messages)
+        else:
+            functions = [self._function, *(self._function.twin(n) for n in range(1, instances))]
+            with ThreadPoolExecutor(max_workers=instances) as pool:
+                outcomes = list(pool.map(lambda f: self._invoke(f, event, messages), functions))
+            # Each instance had its own delivery: a message is done once any of them processed it.
+            failed = set.intersection(*outcomes)
+        if failed:
+            logger.warning(
+                "%s: %d of %d kept for redelivery", self.source.logical_id, len(failed), len(messages)
             )
-            self._return_to_queue(messages)
-            return
-        failed = self._failed_ids(result, messages)
         self._delete([m for m in messages if m["MessageId"] not in failed])
         self._return_to_queue([m for m in messages if m["MessageId"] in failed])
+
+    def _invoke(
+        self, function: LocalFunction, event: dict[str, Any], messages: list[dict[str, Any]]
+    ) -> set[str]:
+        """The ids of the messages the function did not process."""
+        try:
+            result = function.invoke(event)
+        except FunctionError as error:
+            logger.error("%s: batch of %d failed: %s", self.source.logical_id, len(messages), error)
+            return {m["MessageId"] for m in messages}
+        return self._failed_ids(result, messages)
+
+    # --- faults ---------------------------------------------------------------------------------
+
+    def _deliver_with_faults(self, messages: list[dict[str, Any]], plan: FaultPlan) -> None:
+        faults = plan.at(lambda f: f.point == DELIVER and self._is_queue(f.queue))
+        fresh = [m for m in messages if m["MessageId"] not in self._copies]
+        if not faults or not fresh:
+            self._deliver(messages)
+            return
+        pause = next(
+            (f for f in faults if f.action == "pause" and any(plan.fires(f, m["Body"]) for m in fresh)), None
+        )
+        if pause is not None:
+            self._pause(pause, messages)
+            return
+        held: dict[str, tuple[dict[str, Any], Fault]] = {}
+        for message in fresh:
+            delay = next((f for f in faults if f.action == "delay" and plan.fires(f, message["Body"])), None)
+            if delay is not None:
+                held[message["MessageId"]] = (message, delay)
+        instances = 1
+        for message in fresh:
+            if message["MessageId"] in held:
+                continue
+            duplicate = next(
+                (f for f in faults if f.action == "duplicate" and plan.fires(f, message["Body"])), None
+            )
+            if duplicate is None:
+                continue
+            self._log_fault(duplicate, message)
+            if duplicate.concurrent:
+                instances = max(instances, duplicate.copies)
+            else:
+                self._send_copies(message, duplicate.copies - 1)
+        for message, delay in held.values():
+            self._hold(message, delay)
+        remaining = [m for m in messages if m["MessageId"] not in held]
+        if remaining:
+            self._deliver(remaining, instances)
+
+    def _is_queue(self, pattern: str) -> bool:
+        # Local queue names are "<stack>-<queue logical id>", so the logical id is the name's tail.
+        names = (self.source.logical_id, self.source.function_logical_id, self._queue_name)
+        return any(fnmatchcase(name, pattern) for name in names) or fnmatchcase(
+            self._queue_name, f"*-{pattern}"
+        )
+
+    def _log_fault(self, fault: Fault, message: dict[str, Any]) -> None:
+        logger.warning(
+            "fault %s: %s of message %s on %s", fault.id, fault.action, message["MessageId"], self._queue_name
+        )
+
+    def _pause(self, fault: Fault, messages: list[dict[str, Any]]) -> None:
+        logger.warning("fault %s: %s stops receiving for %s s", fault.id, self._queue_name, fault.seconds)
+        self._paused_until = time.monotonic() + fault.seconds
+        # Back on the queue at once, as from a consumer that received but could not take the batch.
+        self._sqs.change_message_visibility_batch(
+            QueueUrl=self._queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages)
+            ],
+        )
+
+    def _hold(self, message: dict[str, Any], fault: Fault) -> None:
+        self._log_fault(fault, message)
+        if fault.seconds >= self._visibility_timeout / 2:
+            # Kept invisible for the hold and a full processing window after it, or SQS would hand
+            # it out again while it is still held.
+            self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=math.ceil(fault.seconds) + self._visibility_timeout,
+            )
+        timer = threading.Timer(fault.seconds, self._deliver_held, [message])
+        timer.daemon = True
+        timer.name = f"held:{message['MessageId']}"
+        with self._held_lock:
+            self._held.add(timer)
+        timer.start()
+
+    def _deliver_held(self, message: dict[str, Any]) -> None:
+        with self._held_lock:
+            self._held.discard(threading.current_thread())  # type: ignore[arg-type]
+        try:
+            self._deliver([message])
+        except Exception:
+            logger.exception("%s: delivering held message %s failed", self._queue_name, message["MessageId"])
+
+    def _send_copies(self, message: dict[str, Any], count: int) -> None:
+        attributes = message.get("MessageAttributes")
+        for _ in range(count):
+            sent = self._sqs.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=message["Body"],
+                **({"MessageAttributes": attributes} if attributes else {}),
+            )
+            self._copies.add(sent["MessageId"])
 
     def _failed_ids(self, result: Any, messages: list[dict[str, Any]]) -> set[str]:
         if not self.source.report_batch_item_failures:

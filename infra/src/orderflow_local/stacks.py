@@ -13,9 +13,20 @@ INFRA_STACK = "orderflow-infra"
 PAYMENTS_STACK = "orderflow-payments"
 
 
+# The payments template's default read timeout for provider calls, in seconds of real time.
+PROVIDER_READ_TIMEOUT_SECONDS = 20.0
+
+
 @dataclass(frozen=True)
 class LocalEndpoints:
     payment_provider_url: str
+    time_scale: float = 1.0  # the local system's ORDERFLOW_TIME_SCALE
+
+    @property
+    def provider_read_timeout_seconds(self) -> float:
+        """The payments adapter's read timeout, scaled like every other wait of the local system but
+        never under a second, so an ordinary provider answer is not mistaken for a lost one."""
+        return max(1.0, round(PROVIDER_READ_TIMEOUT_SECONDS * self.time_scale, 2))
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ STACKS: tuple[StackDefinition, ...] = (
         parameters=lambda endpoints, outputs: {
             "EventBusName": outputs["EventBusName"],
             "PaymentProviderUrl": endpoints.payment_provider_url,
+            "PaymentProviderReadTimeoutSeconds": f"{endpoints.provider_read_timeout_seconds:g}",
         },
     ),
     _service("invoicing"),

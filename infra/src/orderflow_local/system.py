@@ -15,11 +15,12 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from orderflow_local import moto_compat, schemas_api
+from orderflow_local import faults, moto_compat, schemas_api
 from orderflow_local.api_gateway import LocalApiGateway
 from orderflow_local.lambda_runtime import LocalFunction
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_local.provisioner import DeployedStack, Provisioner
+from orderflow_local.scheduler import Scheduler
 from orderflow_local.schema_store import SchemaStore
 from orderflow_local.settings import REGION, Settings
 from orderflow_local.sqs_poller import SqsPoller
@@ -44,6 +45,10 @@ class LocalSystem:
         self.stacks: dict[str, DeployedStack] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
+        self.scheduler: Scheduler | None = None
+        # None unless ORDERFLOW_FAULT_PLAN is set: then functions, pollers and moto take faults.
+        self.fault_plan = faults.open_plan(settings.fault_plan)
+        self._undo_throttling: Callable[[], None] | None = None
         self._moto: ThreadedMotoServer | None = None
         self._provider: PaymentProviderServer | None = None
         self._ready = threading.Event()
@@ -63,6 +68,7 @@ class LocalSystem:
             self._deploy_stacks()
             self._start_functions()
             self._start_pollers_and_routes()
+            self._start_scheduler()
         except Exception as error:
             self._failure = f"{type(error).__name__}: {error}"
             raise
@@ -75,6 +81,8 @@ class LocalSystem:
         )
 
     def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.stop()
         for poller in self.pollers:
             poller.stop()
         for function in self.functions.values():
@@ -84,6 +92,8 @@ class LocalSystem:
         self.gateway.stop()
         if self._moto:
             self._moto.stop()
+        if self._undo_throttling:
+            self._undo_throttling()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         if self._failure:
@@ -114,6 +124,8 @@ class LocalSystem:
         # The Step Functions interpreter calls back into the server through MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.settings.aws_port)
         moto_compat.apply(time_scale=self.settings.time_scale)
+        if self.fault_plan is not None:
+            self._undo_throttling = faults.throttle_put_events(self.fault_plan)
         self._moto = ThreadedMotoServer(
             ip_address=self.settings.host, port=self.settings.aws_port, verbose=False
         )
@@ -130,9 +142,7 @@ class LocalSystem:
 
     def _deploy_stacks(self) -> None:
         provisioner = Provisioner(self.client, self.schema_store)
-        endpoints = LocalEndpoints(
-            payment_provider_url=f"http://{self.settings.host}:{self.settings.payment_provider_port}"
-        )
+        endpoints = self._endpoints()
         infra_outputs: dict[str, str] = {}
         for definition in STACKS:
             parameters = definition.parameters(endpoints, infra_outputs)
@@ -145,6 +155,12 @@ class LocalSystem:
             logger.info("deployed %s (%d resources)", definition.name, len(stack.resources))
         self._start_payment_provider()
 
+    def _endpoints(self) -> LocalEndpoints:
+        return LocalEndpoints(
+            payment_provider_url=f"http://{self.settings.host}:{self.settings.payment_provider_port}",
+            time_scale=self.settings.time_scale,
+        )
+
     def _start_payment_provider(self) -> None:
         # The provider accepts the API key that the payments stack's secret holds, as the real
         # provider accepts the key an operator stores there.
@@ -154,7 +170,11 @@ class LocalSystem:
         ]
         api_key = self.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
         self._provider = PaymentProviderServer(
-            api_key=api_key, host=self.settings.host, port=self.settings.payment_provider_port
+            api_key=api_key,
+            host=self.settings.host,
+            port=self.settings.payment_provider_port,
+            # tok_timeout_after_charge answers just after the adapter has given up waiting.
+            slow_answer_seconds=self._endpoints().provider_read_timeout_seconds + 0.5,
         )
         self._provider.start()
 
@@ -172,7 +192,7 @@ class LocalSystem:
                     "POWERTOOLS_METRICS_DISABLED": os.environ.get("ORDERFLOW_METRICS_DISABLED", "true"),
                     **spec.environment,
                 }
-                function = LocalFunction(spec, environment)
+                function = LocalFunction(spec, environment, self.settings.fault_plan)
                 function.start()
                 self.functions[f"{stack.name}.{spec.logical_id}"] = function
         with ThreadPoolExecutor(max_workers=len(self.functions) or 1) as pool:
@@ -187,7 +207,9 @@ class LocalSystem:
                 queue_name = source.queue_arn.rsplit(":", 1)[1]
                 queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
                 function = self.functions[f"{stack.name}.{source.function_logical_id}"]
-                poller = SqsPoller(source, queue_url, function, self.client("sqs"), self.settings.time_scale)
+                poller = SqsPoller(
+                    source, queue_url, function, self.client("sqs"), self.settings.time_scale, self.fault_plan
+                )
                 poller.start()
                 self.pollers.append(poller)
             for route in stack.routes:
@@ -195,6 +217,12 @@ class LocalSystem:
                     route.method, route.path, self.functions[f"{stack.name}.{route.function_logical_id}"]
                 )
         _wait_until(lambda: all(p.polling.is_set() for p in self.pollers), timeout=30)
+
+    def _start_scheduler(self) -> None:
+        # moto never fires rules with a ScheduleExpression: the scheduler does, once the queues it
+        # feeds have consumers.
+        self.scheduler = Scheduler(self.client("events"), self.client("sqs"), self.settings.time_scale)
+        self.scheduler.start()
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float) -> None:

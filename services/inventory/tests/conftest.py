@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from inventory.handlers import wiring
+from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
 from orderflow_shared.aws import client
 from orderflow_shared.testing import (
@@ -17,20 +19,42 @@ from orderflow_shared.testing import (
     mocked_aws,
     use_fake_aws,
 )
-from orderflow_shared.testing.template import SamTemplate
+from orderflow_shared.testing.template import TABLE, SamTemplate
 
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
+
+
+def template_parameter(name: str) -> str:
+    return str(TEMPLATE.document["Parameters"][name]["Default"])
 
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fake_aws(monkeypatch, "inventory", **TEMPLATE.table_environment())
+    monkeypatch.setenv("RESERVATION_OVERDUE_SECONDS", template_parameter("ReservationOverdueSeconds"))
+
+
+def create_tables(dynamodb: Any) -> None:
+    """Every table as the template declares it, secondary indexes included (the sweeper reads one)."""
+    for logical_id, table in TEMPLATE.properties(TABLE).items():
+        indexes = (
+            {"GlobalSecondaryIndexes": table["GlobalSecondaryIndexes"]}
+            if "GlobalSecondaryIndexes" in table
+            else {}
+        )
+        dynamodb.create_table(
+            TableName=logical_id,
+            KeySchema=table["KeySchema"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            BillingMode=table["BillingMode"],
+            **indexes,
+        )
 
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    with mocked_aws(wiring.store, wiring.inventory, wiring.publisher):
-        TEMPLATE.create_tables(client("dynamodb"))
+    with mocked_aws(wiring.store, wiring.inventory, wiring.stock_keeping, wiring.sweeper, wiring.publisher):
+        create_tables(client("dynamodb"))
         yield
 
 
@@ -47,6 +71,12 @@ def workflow(aws: None) -> WorkflowAnswers:
 @pytest.fixture
 def store(aws: None) -> InventoryStore:
     return wiring.store()
+
+
+@pytest.fixture
+def stock_keeping(aws: None) -> StockKeeping:
+    """The operator's side: setting and adjusting stock, every change logged."""
+    return wiring.stock_keeping()
 
 
 @pytest.fixture

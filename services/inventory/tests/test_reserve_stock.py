@@ -6,7 +6,8 @@ import pytest
 
 from inventory.handlers import reserve_stock
 from inventory.reservation import ReservationState
-from inventory.store import InventoryStore
+from inventory.stock_keeping import StockKeeping
+from inventory.store import InventoryStore, StockMovedError
 from orderflow_shared.contracts import ReserveStock, StockReserved
 from orderflow_shared.contracts.orders import ReserveStockData
 from orderflow_shared.contracts.values import OrderItem, PricedOrder
@@ -27,9 +28,9 @@ def stock(store: InventoryStore, sku: str) -> tuple[int, int]:
 
 
 @pytest.fixture(autouse=True)
-def catalogue(store: InventoryStore) -> None:
-    store.set_stock("KB-001", available=10, unit_price=4999, currency="USD")
-    store.set_stock("MS-002", available=3, unit_price=1250, currency="USD")
+def catalogue(stock_keeping: StockKeeping) -> None:
+    stock_keeping.set_stock("KB-001", available=10, unit_price=4999, currency="USD")
+    stock_keeping.set_stock("MS-002", available=3, unit_price=1250, currency="USD")
 
 
 def test_reserving_moves_units_to_reserved_and_answers_with_the_catalogue_prices(
@@ -94,9 +95,13 @@ def test_an_unknown_sku_is_out_of_stock(
 
 
 def test_skus_in_different_currencies_are_refused_as_out_of_stock(
-    store: InventoryStore, workflow: WorkflowAnswers, published: PublishedEvents, context: FakeLambdaContext
+    store: InventoryStore,
+    stock_keeping: StockKeeping,
+    workflow: WorkflowAnswers,
+    published: PublishedEvents,
+    context: FakeLambdaContext,
 ) -> None:
-    store.set_stock("EU-003", available=5, unit_price=900, currency="EUR")
+    stock_keeping.set_stock("EU-003", available=5, unit_price=900, currency="EUR")
 
     reserve_stock.handler(sqs_event(command("o-1", ("KB-001", 1), ("EU-003", 1))), context)
 
@@ -108,14 +113,18 @@ def test_skus_in_different_currencies_are_refused_as_out_of_stock(
 
 
 def test_a_redelivered_command_answers_the_same_without_reserving_twice(
-    store: InventoryStore, workflow: WorkflowAnswers, published: PublishedEvents, context: FakeLambdaContext
+    store: InventoryStore,
+    stock_keeping: StockKeeping,
+    workflow: WorkflowAnswers,
+    published: PublishedEvents,
+    context: FakeLambdaContext,
 ) -> None:
     first = command("o-1", ("KB-001", 2), token="tok-1")
     # The workflow's timeout retry sends the same order again with a new token.
     retry = command("o-1", ("KB-001", 2), token="tok-2")
 
     reserve_stock.handler(sqs_event(first), context)
-    store.set_stock("KB-001", available=8, unit_price=9999, currency="USD")  # price changed since
+    stock_keeping.set_stock("KB-001", available=8, unit_price=9999, currency="USD")  # price changed since
     reserve_stock.handler(sqs_event(first, retry), context)
 
     assert stock(store, "KB-001") == (8, 2)
@@ -126,10 +135,14 @@ def test_a_redelivered_command_answers_the_same_without_reserving_twice(
 
 
 def test_a_redelivered_rejection_stays_rejected_after_a_restock(
-    store: InventoryStore, workflow: WorkflowAnswers, published: PublishedEvents, context: FakeLambdaContext
+    store: InventoryStore,
+    stock_keeping: StockKeeping,
+    workflow: WorkflowAnswers,
+    published: PublishedEvents,
+    context: FakeLambdaContext,
 ) -> None:
     reserve_stock.handler(sqs_event(command("o-1", ("MS-002", 5), token="tok-1")), context)
-    store.set_stock("MS-002", available=50, unit_price=1250, currency="USD")
+    stock_keeping.set_stock("MS-002", available=50, unit_price=1250, currency="USD")
 
     reserve_stock.handler(sqs_event(command("o-1", ("MS-002", 5), token="tok-2")), context)
 
@@ -139,6 +152,7 @@ def test_a_redelivered_rejection_stays_rejected_after_a_restock(
 
 def test_stock_taken_between_reading_and_reserving_is_detected_by_the_transaction(
     store: InventoryStore,
+    stock_keeping: StockKeeping,
     workflow: WorkflowAnswers,
     published: PublishedEvents,
     context: FakeLambdaContext,
@@ -150,7 +164,7 @@ def test_stock_taken_between_reading_and_reserving_is_detected_by_the_transactio
     def levels_then_a_competing_sale(skus):  # type: ignore[no-untyped-def]
         levels = read_levels(skus)
         if not reads:
-            store.set_stock("MS-002", available=1, unit_price=1250, currency="USD")
+            stock_keeping.set_stock("MS-002", available=1, unit_price=1250, currency="USD")
         reads.append(levels)
         return levels
 
@@ -166,6 +180,7 @@ def test_stock_taken_between_reading_and_reserving_is_detected_by_the_transactio
 
 def test_a_price_change_between_reading_and_reserving_reserves_at_the_new_price(
     store: InventoryStore,
+    stock_keeping: StockKeeping,
     workflow: WorkflowAnswers,
     published: PublishedEvents,
     context: FakeLambdaContext,
@@ -177,7 +192,7 @@ def test_a_price_change_between_reading_and_reserving_reserves_at_the_new_price(
     def levels_then_a_repricing(skus):  # type: ignore[no-untyped-def]
         levels = read_levels(skus)
         if not reads:
-            store.set_stock("KB-001", available=10, unit_price=3999, currency="USD")
+            stock_keeping.set_stock("KB-001", available=10, unit_price=3999, currency="USD")
         reads.append(levels)
         return levels
 
@@ -199,3 +214,25 @@ def test_a_malformed_record_is_reported_while_the_rest_of_the_batch_is_served(
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert "tok-1" in workflow.successes
     assert stock(store, "KB-001") == (9, 1)
+
+
+def test_a_catalogue_that_keeps_changing_is_reported_to_the_workflow_as_a_service_fault(
+    store: InventoryStore,
+    workflow: WorkflowAnswers,
+    published: PublishedEvents,
+    context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def always_moved(*args: object) -> None:
+        raise StockMovedError(["KB-001"])
+
+    monkeypatch.setattr(store, "hold", always_moved)
+
+    response = reserve_stock.handler(sqs_event(command("o-1", ("KB-001", 1))), context)
+
+    assert response == {"batchItemFailures": []}  # the workflow's Retry decides, not SQS redelivery
+    error, cause = workflow.failures["tok-1"]
+    assert error == "ServiceFault"
+    assert cause.startswith("StockContentionError: order o-1")
+    assert stock(store, "KB-001") == (10, 0)
+    assert published.of_type(StockReserved) == []

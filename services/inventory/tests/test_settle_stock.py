@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from inventory.handlers import commit_stock, release_stock
-from inventory.reservation import ReservationState
+from inventory.reservation import OrderOutcome, ReservationState
 from inventory.service import Inventory
 from inventory.stock import OutOfStock
+from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
 from orderflow_shared.contracts import (
+    Event,
+    OrderFailed,
     OrderOutOfStock,
     OrderPaymentFailed,
     PaymentSucceeded,
@@ -21,7 +27,11 @@ from orderflow_shared.contracts.payments import PaymentSucceededData
 from orderflow_shared.contracts.values import Customer, OrderItem
 from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, sqs_event
 
+from .books_check import balance_problems
+
 pytestmark = pytest.mark.usefixtures("aws")
+
+CUSTOMER = Customer(id="c-1", email="ana@example.com")
 
 
 def payment_succeeded(order_id: str) -> PaymentSucceeded:
@@ -31,16 +41,23 @@ def payment_succeeded(order_id: str) -> PaymentSucceeded:
 
 
 def payment_failed(order_id: str) -> OrderPaymentFailed:
-    customer = Customer(id="c-1", email="ana@example.com")
     return OrderPaymentFailed.create(
-        order_id, OrderFailureData(customer=customer, error="PaymentDeclined", reason="card declined")
+        order_id, OrderFailureData(customer=CUSTOMER, error="PaymentDeclined", reason="card declined")
     )
 
 
-def stock(store: InventoryStore, sku: str) -> tuple[int, int]:
+def order_failed(order_id: str) -> OrderFailed:
+    return OrderFailed.create(
+        order_id,
+        OrderFailureData(customer=CUSTOMER, error="ServiceFault", reason="the order could not go on"),
+    )
+
+
+def stock(store: InventoryStore, sku: str) -> tuple[int, int, int]:
+    """(available, reserved, sold)"""
     level = store.stock_level(sku)
     assert level is not None
-    return level.available, level.reserved
+    return level.available, level.reserved, level.sold
 
 
 def state(store: InventoryStore, order_id: str) -> ReservationState | None:
@@ -49,10 +66,10 @@ def state(store: InventoryStore, order_id: str) -> ReservationState | None:
 
 
 @pytest.fixture(autouse=True)
-def reserved_order(store: InventoryStore) -> None:
+def reserved_order(store: InventoryStore, stock_keeping: StockKeeping) -> None:
     """Order o-1 holds 2 + 1 KB-001 and 3 MS-002; another order holds 1 KB-001."""
-    store.set_stock("KB-001", available=10, unit_price=4999, currency="USD")
-    store.set_stock("MS-002", available=5, unit_price=1250, currency="USD")
+    stock_keeping.set_stock("KB-001", available=10, unit_price=4999, currency="USD")
+    stock_keeping.set_stock("MS-002", available=5, unit_price=1250, currency="USD")
     inventory = Inventory(store)
     inventory.reserve(
         "o-1",
@@ -63,19 +80,20 @@ def reserved_order(store: InventoryStore) -> None:
         ],
     )
     inventory.reserve("o-2", [OrderItem(sku="KB-001", quantity=1)])
-    assert stock(store, "KB-001") == (6, 4)
+    assert stock(store, "KB-001") == (6, 4, 0)
 
 
-def test_payment_commits_the_reservation_so_its_units_leave_the_books(
+def test_payment_commits_the_reservation_so_its_units_are_sold(
     store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
 ) -> None:
     response = commit_stock.handler(sqs_event(payment_succeeded("o-1")), context)
 
     assert response == {"batchItemFailures": []}
-    assert stock(store, "KB-001") == (6, 1)
-    assert stock(store, "MS-002") == (2, 0)
+    assert stock(store, "KB-001") == (6, 1, 3)
+    assert stock(store, "MS-002") == (2, 0, 3)
     assert state(store, "o-1") is ReservationState.COMMITTED
     assert state(store, "o-2") is ReservationState.RESERVED
+    assert balance_problems("KB-001", "MS-002") == []
     [committed] = published.of_type(StockCommitted)
     assert committed.order_id == "o-1"
     assert [(item.sku, item.quantity) for item in committed.data.items] == [
@@ -85,18 +103,36 @@ def test_payment_commits_the_reservation_so_its_units_leave_the_books(
     ]
 
 
-def test_failed_payment_releases_the_reservation_back_to_sale(
-    store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
+@pytest.mark.parametrize("failure", [payment_failed, order_failed], ids=["OrderPaymentFailed", "OrderFailed"])
+def test_a_failed_order_releases_its_reservation_back_to_sale(
+    failure: Callable[[str], Event],
+    store: InventoryStore,
+    published: PublishedEvents,
+    context: FakeLambdaContext,
 ) -> None:
-    response = release_stock.handler(sqs_event(payment_failed("o-1")), context)
+    response = release_stock.handler(sqs_event(failure("o-1")), context)
 
     assert response == {"batchItemFailures": []}
-    assert stock(store, "KB-001") == (9, 1)
-    assert stock(store, "MS-002") == (5, 0)
+    assert stock(store, "KB-001") == (9, 1, 0)
+    assert stock(store, "MS-002") == (5, 0, 0)
     assert state(store, "o-1") is ReservationState.RELEASED
+    assert balance_problems("KB-001", "MS-002") == []
     [released] = published.of_type(StockReleased)
     assert released.order_id == "o-1"
     assert sum(item.quantity for item in released.data.items) == 6
+
+
+def test_each_settlement_records_the_orders_final_word_first(
+    store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
+) -> None:
+    commit_stock.handler(sqs_event(payment_succeeded("o-1")), context)
+    release_stock.handler(sqs_event(payment_failed("o-2")), context)
+
+    paid, failed = store.reservation("o-1"), store.reservation("o-2")
+    assert paid is not None
+    assert failed is not None
+    assert paid.order_outcome is OrderOutcome.PAID
+    assert failed.order_outcome is OrderOutcome.FAILED
 
 
 def test_a_duplicate_commit_moves_nothing_and_publishes_its_event_again(
@@ -107,8 +143,8 @@ def test_a_duplicate_commit_moves_nothing_and_publishes_its_event_again(
     response = commit_stock.handler(sqs_event(payment_succeeded("o-1"), payment_succeeded("o-1")), context)
 
     assert response == {"batchItemFailures": []}
-    assert stock(store, "KB-001") == (6, 1)
-    assert stock(store, "MS-002") == (2, 0)
+    assert stock(store, "KB-001") == (6, 1, 3)
+    assert stock(store, "MS-002") == (2, 0, 3)
     assert len(published.of_type(StockCommitted)) == 3
 
 
@@ -117,24 +153,28 @@ def test_a_duplicate_release_moves_nothing(
 ) -> None:
     release_stock.handler(sqs_event(payment_failed("o-1")), context)
 
-    response = release_stock.handler(sqs_event(payment_failed("o-1")), context)
+    response = release_stock.handler(sqs_event(payment_failed("o-1"), order_failed("o-1")), context)
 
     assert response == {"batchItemFailures": []}
-    assert stock(store, "KB-001") == (9, 1)
-    assert stock(store, "MS-002") == (5, 0)
+    assert stock(store, "KB-001") == (9, 1, 0)
+    assert stock(store, "MS-002") == (5, 0, 0)
 
 
-def test_a_release_after_a_commit_does_nothing(
+def test_a_failure_after_the_commit_puts_the_sold_units_back_on_sale(
     store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
 ) -> None:
+    # E.g. the payment step timed out while the charge went through: the order fails and payments
+    # refunds the charge, so the units must not stay sold.
     commit_stock.handler(sqs_event(payment_succeeded("o-1")), context)
 
     response = release_stock.handler(sqs_event(payment_failed("o-1")), context)
 
     assert response == {"batchItemFailures": []}
-    assert stock(store, "KB-001") == (6, 1)
-    assert state(store, "o-1") is ReservationState.COMMITTED
-    assert published.of_type(StockReleased) == []
+    assert stock(store, "KB-001") == (9, 1, 0)
+    assert stock(store, "MS-002") == (5, 0, 0)
+    assert state(store, "o-1") is ReservationState.RELEASED
+    assert balance_problems("KB-001", "MS-002") == []
+    assert [event.order_id for event in published.of_type(StockReleased)] == ["o-1"]
 
 
 def test_a_commit_after_a_release_does_nothing(
@@ -145,28 +185,50 @@ def test_a_commit_after_a_release_does_nothing(
     response = commit_stock.handler(sqs_event(payment_succeeded("o-1")), context)
 
     assert response == {"batchItemFailures": []}
-    assert stock(store, "KB-001") == (9, 1)
+    assert stock(store, "KB-001") == (9, 1, 0)
     assert state(store, "o-1") is ReservationState.RELEASED
+    reservation = store.reservation("o-1")
+    assert reservation is not None
+    assert reservation.order_outcome is OrderOutcome.FAILED  # a failure is never overwritten by PAID
     assert published.of_type(StockCommitted) == []
 
 
-@pytest.mark.parametrize("handler", [commit_stock.handler, release_stock.handler], ids=["commit", "release"])
-def test_an_order_that_holds_no_stock_is_a_quiet_no_op(
-    handler,
+def test_a_payment_after_a_failure_that_did_not_finish_settling_commits_nothing(
+    store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
+) -> None:
+    store.record_outcome("o-1", OrderOutcome.FAILED)  # the release died right after recording it
+
+    response = commit_stock.handler(sqs_event(payment_succeeded("o-1")), context)
+
+    assert response == {"batchItemFailures": []}
+    assert state(store, "o-1") is ReservationState.RESERVED  # left for the release or the sweeper
+    assert stock(store, "KB-001") == (6, 4, 0)
+    assert published.of_type(StockCommitted) == []
+
+
+@pytest.mark.parametrize(
+    ("handler", "settled_as"),
+    [(commit_stock.handler, ReservationState.COMMITTED), (release_stock.handler, ReservationState.RELEASED)],
+    ids=["commit", "release"],
+)
+def test_an_order_that_holds_no_stock_moves_nothing_but_is_fenced(
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]],
+    settled_as: ReservationState,
     store: InventoryStore,
     published: PublishedEvents,
-    context: FakeLambdaContext,  # type: ignore[no-untyped-def]
+    context: FakeLambdaContext,
 ) -> None:
     with pytest.raises(OutOfStock):
         Inventory(store).reserve("o-short", [OrderItem(sku="MS-002", quantity=99)])  # recorded as rejected
-    event = payment_succeeded if handler is commit_stock.handler else payment_failed
+    event: Callable[[str], Event] = payment_succeeded if handler is commit_stock.handler else payment_failed
 
     response = handler(sqs_event(event("o-never-reserved"), event("o-short")), context)
 
     assert response == {"batchItemFailures": []}
-    assert stock(store, "KB-001") == (6, 4)
-    assert stock(store, "MS-002") == (2, 3)
-    assert state(store, "o-never-reserved") is None
+    assert stock(store, "KB-001") == (6, 4, 0)
+    assert stock(store, "MS-002") == (2, 3, 0)
+    assert state(store, "o-never-reserved") is settled_as
+    assert state(store, "o-short") is ReservationState.REJECTED
     assert published.drain() == []
 
 
@@ -183,8 +245,8 @@ def test_books_that_hold_fewer_units_than_the_reservation_fail_the_record_and_ch
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert state(store, "o-1") is ReservationState.RESERVED
-    assert stock(store, "KB-001") == (6, 3)  # only o-2's unit committed
-    assert stock(store, "MS-002") == (2, 1)
+    assert stock(store, "KB-001") == (6, 3, 1)  # only o-2's unit committed
+    assert stock(store, "MS-002") == (2, 1, 0)
 
 
 def test_a_malformed_record_is_reported_while_the_rest_of_the_batch_is_served(
@@ -201,14 +263,13 @@ def test_a_malformed_record_is_reported_while_the_rest_of_the_batch_is_served(
 def test_out_of_stock_after_a_timed_out_reservation_releases_what_a_late_delivery_held(
     store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
 ) -> None:
-    customer = Customer(id="c-1", email="ana@example.com")
     timed_out = OrderOutOfStock.create(
-        "o-1", OrderFailureData(customer=customer, error="ReservationTimeout", reason="not confirmed in time")
+        "o-1", OrderFailureData(customer=CUSTOMER, error="ReservationTimeout", reason="not confirmed in time")
     )
 
     response = release_stock.handler(sqs_event(timed_out), context)
 
     assert response == {"batchItemFailures": []}
-    assert stock(store, "KB-001") == (9, 1)
+    assert stock(store, "KB-001") == (9, 1, 0)
     assert state(store, "o-1") is ReservationState.RELEASED
     assert [event.order_id for event in published.of_type(StockReleased)] == ["o-1"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from inventory.store import HELD_INDEX
 from orderflow_shared.contracts import (
     Event,
+    OrderFailed,
     OrderOutOfStock,
     OrderPaymentFailed,
     PaymentSucceeded,
     ReserveStock,
 )
-from orderflow_shared.testing.template import convention_problems
+from orderflow_shared.testing.template import FUNCTION, RULE, TABLE, convention_problems, logical_id
 
 from .conftest import TEMPLATE
 
@@ -25,7 +27,7 @@ def test_the_template_keeps_the_service_conventions() -> None:
     [
         ("ReserveStockFunction", [ReserveStock]),
         ("CommitStockFunction", [PaymentSucceeded]),
-        ("ReleaseStockFunction", [OrderPaymentFailed, OrderOutOfStock]),
+        ("ReleaseStockFunction", [OrderPaymentFailed, OrderOutOfStock, OrderFailed]),
     ],
 )
 def test_each_consumer_is_fed_by_a_rule_for_exactly_its_contracts(
@@ -35,3 +37,35 @@ def test_each_consumer_is_fed_by_a_rule_for_exactly_its_contracts(
         "source": sorted({contract.SOURCE for contract in contracts}),
         "detail-type": [contract.DETAIL_TYPE for contract in contracts],
     }
+
+
+def test_the_sweeper_is_fed_by_a_schedule_on_the_default_bus_one_tick_at_a_time() -> None:
+    rule = TEMPLATE.rule_feeding("SweepReservationsFunction")
+
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert "EventBusName" not in rule  # schedules only fire on the default bus
+    assert "EventPattern" not in rule
+    [event] = TEMPLATE.sqs_events("SweepReservationsFunction")
+    assert event["BatchSize"] == 1
+
+
+def test_only_the_rule_feeding_a_queue_may_send_to_it() -> None:
+    policies = {
+        logical_id(policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]): policy["Properties"]
+        for policy in TEMPLATE.resources.values()
+        if policy["Type"] == "AWS::SQS::QueuePolicy"
+    }
+    for rule_id, rule in TEMPLATE.properties(RULE).items():
+        for target in rule["Targets"]:
+            [statement] = policies[logical_id(target["Arn"])]["PolicyDocument"]["Statement"]
+            assert logical_id(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == rule_id
+
+
+def test_the_sweepers_index_is_the_one_the_store_queries_and_the_bound_reaches_the_function() -> None:
+    [index] = TEMPLATE.properties(TABLE)["ReservationsTable"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == HELD_INDEX
+    assert [key["AttributeName"] for key in index["KeySchema"]] == ["heldShard", "heldSince"]
+    assert "orderOutcome" in index["Projection"]["NonKeyAttributes"]
+    environment = TEMPLATE.properties(FUNCTION)["SweepReservationsFunction"]["Environment"]["Variables"]
+    assert environment["RESERVATION_OVERDUE_SECONDS"] == {"Ref": "ReservationOverdueSeconds"}
+    assert TEMPLATE.document["Parameters"]["ReservationOverdueSeconds"]["Default"] == 7200

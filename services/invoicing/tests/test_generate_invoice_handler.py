@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pypdf import PdfReader
 
 from invoicing.document import InvoiceDocument
@@ -126,7 +125,7 @@ def test_a_malformed_command_is_reported_and_nothing_is_answered(
     assert len(workflow.success_outputs) == 1
 
 
-def test_when_storing_fails_the_command_is_retried_without_answer_or_event(
+def test_when_storing_fails_the_workflow_is_told_of_a_fault_and_nothing_is_announced(
     stack: Stack,
     workflow: WorkflowAnswers,
     invoice_data: GenerateInvoiceData,
@@ -134,11 +133,12 @@ def test_when_storing_fails_the_command_is_retried_without_answer_or_event(
 ) -> None:
     monkeypatch.setenv("INVOICES_BUCKET", "no-such-bucket")
 
-    # A batch whose every record failed fails the invocation, so SQS redelivers all of it.
-    with pytest.raises(BatchProcessingError, match="NoSuchBucket"):
-        _deliver(_command(invoice_data))
+    # The message is done: the saga's Retry decides whether to send the command again.
+    assert _deliver(_command(invoice_data)) == {"batchItemFailures": []}
 
-    assert workflow.calls == []
+    [(error, cause)] = workflow.failures.values()
+    assert (error, cause.split(":")[0]) == ("ServiceFault", "NoSuchBucket")
+    assert workflow.successes == {}
     assert stack.published.drain() == []
 
 

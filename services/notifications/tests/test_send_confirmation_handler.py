@@ -3,9 +3,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
 from notifications.handlers.send_confirmation import handler, logger
 from orderflow_shared.contracts.notifications import CustomerNotified
 from orderflow_shared.contracts.orders import ConfirmationResult, SendConfirmation, SendConfirmationData
@@ -65,17 +62,18 @@ def test_a_duplicate_command_sends_no_second_email_and_answers_the_same_message_
     assert [answer["messageId"] for answer in workflow.success_outputs] == [email.id] * 3
 
 
-def test_a_failed_send_answers_nothing_and_its_redelivery_sends_the_email(
+def test_a_failed_send_is_reported_as_a_service_fault_and_the_retried_step_sends_the_email(
     unverified_stack: Stack, workflow: WorkflowAnswers, confirmation_data: SendConfirmationData
 ) -> None:
-    command = _command(confirmation_data)
-    with pytest.raises(BatchProcessingError, match="not verified"):
-        _deliver(command)
-    assert workflow.calls == []
+    failed_attempt = _command(confirmation_data)
+    assert _deliver(failed_attempt) == {"batchItemFailures": []}
+    [(error, cause)] = workflow.failures.values()
+    assert (error, cause.split(":")[0]) == ("ServiceFault", "MessageRejected")
     assert unverified_stack.published.drain() == []
 
+    # The workflow retries the step with a new command and token.
     unverified_stack.ses.verify_email_identity(EmailAddress=SENDER)
-    _deliver(command)
+    _deliver(_command(confirmation_data))
 
     [email] = unverified_stack.sent_emails()
     assert [answer["messageId"] for answer in workflow.success_outputs] == [email.id]

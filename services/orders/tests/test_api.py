@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 from typing import Any
 from unittest.mock import patch
 
 import pytest
+from botocore.exceptions import ClientError
 
+from orderflow_shared.aws import dynamodb_table
 from orderflow_shared.testing import FakeLambdaContext, api_event
 
 from .conftest import body, executions
@@ -115,8 +118,81 @@ def test_reusing_an_idempotency_key_for_another_order_is_refused(api: ModuleType
     assert "Idempotency-Key" in response["body"]
 
 
-def test_an_order_whose_saga_cannot_start_is_not_kept(api: ModuleType, orders_table: Any) -> None:
-    with patch.object(api.service._workflow, "start", side_effect=RuntimeError("throttled")):
+def test_an_order_whose_saga_cannot_start_is_kept_and_started_by_the_sweep(
+    api: ModuleType, orders_table: Any, state_machine_arn: str
+) -> None:
+    throttled = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution"
+    )
+    with patch.object(api.service._workflow._sfn, "start_execution", side_effect=throttled):
         response = post(api, VALID)
-    assert response["statusCode"] == 503
-    assert orders_table.scan()["Items"] == []
+
+    # The order is durable: the client is not invited to place it a second time.
+    assert response["statusCode"] == 201
+    order_id = body(response)["orderId"]
+    assert executions(state_machine_arn) == []
+    assert orders_table.get_item(Key={"orderId": order_id})["Item"]["startPending"] == "1"
+
+    assert api.service.start_pending_sagas() == 1
+
+    assert [e["name"] for e in executions(state_machine_arn)] == [order_id]
+    item = orders_table.get_item(Key={"orderId": order_id})["Item"]
+    assert "startPending" not in item
+    assert "tok_visa" not in str(item)
+    assert api.service.start_pending_sagas() == 0
+
+
+def test_a_start_whose_answer_was_lost_runs_one_execution(
+    api: ModuleType, orders_table: Any, state_machine_arn: str
+) -> None:
+    """StartExecution ran but its caller saw an error: the sweep's start finds the execution."""
+    sfn = api.service._workflow._sfn
+    real_start = sfn.start_execution
+
+    def start_then_lose_the_answer(**request: Any) -> Any:
+        real_start(**request)
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "lost"}}, "StartExecution")
+
+    with patch.object(sfn, "start_execution", side_effect=start_then_lose_the_answer):
+        order_id = body(post(api, VALID))["orderId"]
+
+    api.service.start_pending_sagas()
+
+    assert [e["name"] for e in executions(state_machine_arn)] == [order_id]
+    assert "startPending" not in orders_table.get_item(Key={"orderId": order_id})["Item"]
+
+
+def test_a_retry_after_a_crash_between_storing_and_starting_lands_on_the_same_order(
+    api: ModuleType, orders_table: Any, state_machine_arn: str
+) -> None:
+    """The first request stored the order and died before starting it (no answer was recorded)."""
+    killed = patch.object(api.service, "_start", side_effect=SystemExit("the function was killed"))
+    with killed, pytest.raises(SystemExit):
+        post(api, VALID, {"Idempotency-Key": "crash-1"})
+    [stored] = orders_table.scan()["Items"]
+    _outlive_the_killed_invocation()
+
+    retried = post(api, VALID, {"Idempotency-Key": "crash-1"})
+
+    assert retried["statusCode"] == 201
+    assert body(retried)["orderId"] == stored["orderId"]
+    assert [e["name"] for e in executions(state_machine_arn)] == [stored["orderId"]]
+    assert len(orders_table.scan()["Items"]) == 1
+
+
+def test_the_same_key_from_another_customer_is_another_order(api: ModuleType) -> None:
+    other_customer = {**VALID, "customer": {"id": "c-2", "email": "bo@example.com"}}
+    first = body(post(api, VALID, {"Idempotency-Key": "shared-key"}))
+    second = body(post(api, other_customer, {"Idempotency-Key": "shared-key"}))
+    assert first["orderId"] != second["orderId"]
+
+
+def _outlive_the_killed_invocation() -> None:
+    """What the function's timeout does on AWS: the dead request's in-progress mark expires."""
+    table = dynamodb_table(os.environ["IDEMPOTENCY_TABLE"])
+    for item in table.scan()["Items"]:
+        table.update_item(
+            Key={"id": item["id"]},
+            UpdateExpression="SET in_progress_expiration = :past",
+            ExpressionAttributeValues={":past": 0},
+        )

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from orderflow_shared.contracts import OrderPaymentFailed, PaymentSucceeded, StockReserved
+from orderflow_shared.contracts import (
+    InvoiceGenerated,
+    OrderFailed,
+    OrderPaymentFailed,
+    PaymentSucceeded,
+    StockReserved,
+)
+from orderflow_shared.contracts.invoicing import InvoiceGeneratedData
 from orderflow_shared.contracts.orders import OrderFailureData
 from orderflow_shared.contracts.payments import PaymentSucceededData
 from orderflow_shared.contracts.values import Customer, PricedLine, PricedOrder
@@ -40,7 +47,7 @@ def projector(orders_table: Any) -> ModuleType:
 
 @pytest.fixture
 def order_id(orders_table: Any) -> str:
-    orders_table.put_item(Item=new_order_record("o-1", REQUEST, now_iso()))
+    orders_table.put_item(Item=new_order_record("o-1", REQUEST, now_iso(), "{}"))
     return "o-1"
 
 
@@ -102,3 +109,55 @@ def test_bad_records_fail_alone_and_stay_for_the_dlq(
     result = projector.handler(event, FakeLambdaContext())
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(bad_ids)
     assert orders_table.get_item(Key={"orderId": order_id})["Item"]["status"] == "PAYMENT_SUCCESS"
+
+
+def test_an_unforeseen_failure_ends_the_order_failed_with_its_reason(
+    projector: ModuleType, orders_table: Any, order_id: str
+) -> None:
+    failed = OrderFailed.create(
+        order_id, OrderFailureData(customer=CUSTOMER, error="ServiceFault", reason="a problem on our side")
+    )
+    projector.handler(
+        sqs_event(StockReserved.create(order_id, PRICED), failed, _paid(order_id)), FakeLambdaContext()
+    )
+    item = orders_table.get_item(Key={"orderId": order_id})["Item"]
+    assert (item["status"], item["failureReason"]) == ("FAILED", "a problem on our side")
+    assert set(item["history"]) == {"RECEIVED", "INVENTORY_CONFIRMED", "PAYMENT_SUCCESS", "FAILED"}
+
+
+def test_a_later_failure_event_does_not_replace_the_first_failure(
+    projector: ModuleType, orders_table: Any, order_id: str
+) -> None:
+    declined = OrderPaymentFailed.create(
+        order_id, OrderFailureData(customer=CUSTOMER, error="PaymentDeclined", reason="card declined")
+    )
+    failed = OrderFailed.create(order_id, OrderFailureData(customer=CUSTOMER, error="X", reason="other"))
+    projector.handler(sqs_event(declined), FakeLambdaContext())
+    projector.handler(sqs_event(failed), FakeLambdaContext())
+    item = orders_table.get_item(Key={"orderId": order_id})["Item"]
+    assert (item["status"], item["failureReason"]) == ("PAYMENT_FAILED", "card declined")
+
+
+def test_moving_on_clears_a_stall_and_a_late_event_does_not(
+    projector: ModuleType, orders_table: Any, order_id: str
+) -> None:
+    projector.handler(sqs_event(StockReserved.create(order_id, PRICED), _paid(order_id)), FakeLambdaContext())
+    stall = {"step": "GenerateInvoice", "reason": "ServiceFault: S3 down", "since": now_iso()}
+    orders_table.update_item(
+        Key={"orderId": order_id},
+        UpdateExpression="SET stalled = :s",
+        ExpressionAttributeValues={":s": stall},
+    )
+
+    projector.handler(sqs_event(StockReserved.create(order_id, PRICED)), FakeLambdaContext())
+    assert orders_table.get_item(Key={"orderId": order_id})["Item"]["stalled"] == stall
+
+    invoiced = InvoiceGenerated.create(
+        order_id,
+        InvoiceGeneratedData(
+            invoice_number="INV-1", invoice_url="https://x/i.pdf", total_amount=5000, currency="USD"
+        ),
+    )
+    projector.handler(sqs_event(invoiced), FakeLambdaContext())
+    item = orders_table.get_item(Key={"orderId": order_id})["Item"]
+    assert (item["status"], "stalled" in item) == ("INVOICED", False)

@@ -19,11 +19,16 @@ from orderflow_shared.testing import (
     use_fake_aws,
 )
 from orderflow_shared.testing.template import SamTemplate
-from payments.handlers import process_payment
+from payments.handlers import wiring
 
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
 PAYMENTS_TABLE = TEMPLATE.table_environment()["PAYMENTS_TABLE"]
 SECRET_NAME = "orderflow-payments/payment-provider-api-key"
+
+# Short, so that the tests of lost answers take a second, not the deployed 20 s; the provider's
+# slow tokens take longer than the adapter waits, as the local system sets them.
+READ_TIMEOUT_SECONDS = 0.5
+SLOW_ANSWER_SECONDS = READ_TIMEOUT_SECONDS + 0.5
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +46,7 @@ def api_key() -> str:
 @pytest.fixture
 def aws(api_key: str) -> Iterator[None]:
     """The Payments table as the template declares it, and the provider key in Secrets Manager."""
-    with mocked_aws(process_payment.payment_processor):
+    with mocked_aws(*wiring.CACHED):
         parameters.clear_caches()  # the provider key Powertools fetched in an earlier test
         TEMPLATE.create_tables(client("dynamodb"))
         client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=api_key)
@@ -51,8 +56,9 @@ def aws(api_key: str) -> Iterator[None]:
 
 @pytest.fixture
 def provider(api_key: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[PaymentProviderServer]:
-    with PaymentProviderServer(api_key=api_key) as server:
+    with PaymentProviderServer(api_key=api_key, slow_answer_seconds=SLOW_ANSWER_SECONDS) as server:
         monkeypatch.setenv("PAYMENT_PROVIDER_URL", server.url)
+        monkeypatch.setenv("PAYMENT_PROVIDER_READ_TIMEOUT_SECONDS", str(READ_TIMEOUT_SECONDS))
         yield server
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client, dynamodb_table
@@ -169,19 +168,22 @@ def test_a_command_whose_task_already_closed_is_not_charged(
     assert payment_item() is None
 
 
-def test_a_wrong_api_key_is_a_fault_left_for_redelivery_and_the_dlq(
+def test_a_wrong_api_key_is_reported_to_the_workflow_as_a_service_fault(
     workflow: WorkflowAnswers, context: FakeLambdaContext
 ) -> None:
     client("secretsmanager").put_secret_value(SecretId=SECRET_NAME, SecretString="sk_test_revoked")
 
-    # The whole batch failed, so the invocation fails and SQS redelivers it (then its DLQ).
-    with pytest.raises(BatchProcessingError, match="HTTP 401"):
-        process_payment.handler(sqs_event(command("tok_visa")), context)
+    response = process_payment.handler(sqs_event(command("tok_visa")), context)
 
-    assert (workflow.successes, workflow.failures) == ({}, {})
+    # The workflow's Retry policy decides what happens next, not SQS redelivery.
+    assert response == {"batchItemFailures": []}
+    error, cause = workflow.failures["task-1"]
+    assert error == "ServiceFault"
+    assert "HTTP 401" in cause
+    assert workflow.successes == {}
     item = payment_item()
     assert item is not None
-    assert item["status"] == "PENDING"
+    assert (item["status"], item["attemptsEnded"]) == ("PENDING", 1)
 
 
 def test_a_command_without_a_payment_token_fails_alone_in_its_batch(
@@ -219,17 +221,23 @@ def captured_logs(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], str
 def test_logs_and_answers_never_carry_the_api_key_or_the_payment_token(
     api_key: str, workflow: WorkflowAnswers, context: FakeLambdaContext, captured_logs: Callable[[], str]
 ) -> None:
-    tokens = ["tok_visa", "tok_declined", "tok_unavailable"]
+    tokens = [
+        "tok_visa",
+        "tok_declined",
+        "tok_unavailable",
+        "tok_error_after_charge",
+        "tok_error_before_charge",
+    ]
     for number, payment_token in enumerate(tokens):
         process_payment.handler(sqs_event(command(payment_token, order_id=f"o-{number}")), context)
     client("secretsmanager").put_secret_value(SecretId=SECRET_NAME, SecretString="sk_test_revoked")
     parameters.clear_caches()
-    with pytest.raises(BatchProcessingError):
-        process_payment.handler(sqs_event(command("tok_visa", order_id="o-fault")), context)
+    process_payment.handler(sqs_event(command("tok_visa", order_id="o-fault")), context)
 
     logs = captured_logs()
     answers = json.dumps([workflow.successes, workflow.failures])
     assert "payment provider answered HTTP 401" in logs  # the fault path was logged, too
+    assert "charge outcome unknown" in logs  # and the search after a lost answer
     for secret in [api_key, "sk_test_revoked", *tokens]:
         assert secret not in logs
         assert secret not in answers

@@ -8,6 +8,7 @@ redelivered and, after the queue's maxReceiveCount, lands in the DLQ: nothing is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -18,7 +19,9 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orderflow_shared.contracts.base import Command, Contract, Event
-from orderflow_shared.task_token import TaskFailure, TaskReply
+from orderflow_shared.task_token import ServiceFault, TaskFailure, TaskReply
+
+logger = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 C = TypeVar("C", bound=Command)
@@ -58,20 +61,35 @@ class EventRouter:
         handle(event)
 
 
-def answer_command(action: Callable[[C], Contract], reply: TaskReply | None = None) -> Callable[[C], None]:
+def answer_command(
+    action: Callable[[C], Contract],
+    reply: TaskReply | None = None,
+    redeliver_on: tuple[type[Exception], ...] = (),
+) -> Callable[[C], None]:
     """Runs a workflow command and reports its outcome through the command's task token.
 
     A TaskFailure is a business answer (e.g. OutOfStock) and goes back to the workflow as a typed
-    error; any other exception is a fault of this delivery and propagates, so SQS redelivers the
-    command (domain actions are idempotent on the order id, so a redelivery is safe).
+    error. Any other exception is reported as ``ServiceFault``: the workflow's Retry policy, not SQS
+    redelivery, decides whether the step is tried again (with a fresh token), so a fault costs one
+    backoff interval instead of a heartbeat timeout, and no stale command piles up in the DLQ.
+    Only when the answer itself cannot be sent, or the action raised one of ``redeliver_on`` (a
+    state that is not an answer, e.g. another delivery of the same command is still working), does
+    the exception propagate, so SQS redelivers the command (domain actions are idempotent on the
+    order id, so a redelivery is safe).
     """
     replies = reply or TaskReply()
 
     def run(command: C) -> None:
         try:
             result = action(command)
+        except redeliver_on:
+            raise
         except TaskFailure as failure:
             replies.failure(command, failure)
+            return
+        except Exception as error:
+            logger.exception("command failed; reported to the workflow as ServiceFault")
+            replies.failure(command, ServiceFault.of(error))
             return
         replies.success(command, result)
 

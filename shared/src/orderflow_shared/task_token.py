@@ -37,6 +37,24 @@ class TaskFailure(Exception):
         self.cause = cause
 
 
+class ServiceFault(TaskFailure):
+    """The step could not be done for a reason that is not a business outcome (a bug, an outage).
+
+    Reported to the workflow rather than left to SQS redelivery: the saga's Retry policy is the one
+    place that decides how often a step is tried again, and when it stops, the workflow compensates
+    (before payment) or marks the order stalled (after payment). The cause names the exception type
+    and a bounded message, never a payload.
+    """
+
+    error = "ServiceFault"
+
+    MAX_CAUSE = 512
+
+    @classmethod
+    def of(cls, error: BaseException) -> ServiceFault:
+        return cls(f"{type(error).__name__}: {error}"[: cls.MAX_CAUSE])
+
+
 class TaskReply:
     def __init__(self, sfn_client: Any = None) -> None:
         self._client = sfn_client

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from inventory.reservation import ReservationState, SettlementPlan, plan_settlement
+from inventory.reservation import OrderOutcome, ReservationState, SettlementPlan, plan_settlement
 from inventory.stock import OutOfStock, check_reservable, demanded_quantities, ordered_items, price_order
 from inventory.store import InventoryStore, StockMovedError
 from orderflow_shared.contracts.values import OrderItem, PricedOrder
@@ -17,12 +18,23 @@ from orderflow_shared.contracts.values import OrderItem, PricedOrder
 logger = logging.getLogger(__name__)
 
 # Each attempt re-reads the catalogue; losing this many races in a row to concurrent orders or
-# price changes is a transient fault, left to the queue's redelivery.
+# price changes is a transient fault, reported to the workflow (ServiceFault), whose Retry decides.
 MAX_RESERVE_ATTEMPTS = 3
+MAX_SETTLE_ATTEMPTS = 3
 
 
 class StockContentionError(RuntimeError):
-    """The catalogue kept changing under the reservation; the command is retried later."""
+    """The catalogue kept changing under the reservation; the workflow retries the step."""
+
+
+@dataclass(frozen=True)
+class Settlement:
+    order_id: str
+    order: PricedOrder
+    state: ReservationState
+    """COMMITTED or RELEASED."""
+    applied: bool
+    """False when an earlier delivery had settled it already (only its event is repeated)."""
 
 
 class Inventory:
@@ -52,34 +64,50 @@ class Inventory:
             f"order {order_id}: catalogue kept changing over {MAX_RESERVE_ATTEMPTS} attempts"
         )
 
-    def commit(self, order_id: str) -> PricedOrder | None:
-        """Makes a paid order's reservation final; returns the committed order, or None if none was held."""
-        return self._settle(order_id, ReservationState.COMMITTED)
+    def commit(self, order_id: str) -> Settlement | None:
+        """Makes a paid order's reservation final; None when nothing is held or the order failed."""
+        return self.settle(order_id, OrderOutcome.PAID)
 
-    def release(self, order_id: str) -> PricedOrder | None:
-        """Puts a reservation's units back on sale; returns the released order, or None if none was held."""
-        return self._settle(order_id, ReservationState.RELEASED)
+    def release(self, order_id: str) -> Settlement | None:
+        """Puts a failed order's units back on sale; None when nothing was held."""
+        return self.settle(order_id, OrderOutcome.FAILED)
 
-    def _settle(self, order_id: str, target: ReservationState) -> PricedOrder | None:
-        # Two passes at most: the second sees the state a concurrent delivery settled it to.
-        for _ in range(2):
-            reservation = self._store.reservation(order_id)
+    def settle(self, order_id: str, outcome: OrderOutcome) -> Settlement | None:
+        """Records the order's final word, then settles its reservation accordingly.
+
+        The word is recorded first: a delivery that dies before the transaction leaves it for the
+        sweeper to finish. An order with no record gets a terminal one (fenced).
+        """
+        target = outcome.settles_as
+        # A few passes: a tombstone may lose to a reservation landing at the same moment, and a
+        # settlement to a concurrent one; each pass re-reads what won.
+        for _ in range(MAX_SETTLE_ATTEMPTS):
+            reservation = self._store.record_outcome(order_id, outcome)
             plan = plan_settlement(reservation, target)
+            if plan is SettlementPlan.FENCE:
+                if self._store.fence(order_id, target, outcome):
+                    logger.info("nothing reserved for the order; fenced it", extra={"target": target})
+                    return None
+                continue
             if plan is SettlementPlan.NOTHING_HELD:
                 logger.info("no stock held for the order; nothing to settle", extra={"target": target})
                 return None
+            # The plans above cover a missing record and one without lines.
+            assert reservation is not None
+            assert reservation.order is not None
             if plan is SettlementPlan.SETTLED_OTHERWISE:
                 logger.warning(
-                    "reservation already settled the other way; ignoring",
-                    extra={"target": target, "state": reservation.state if reservation else None},
+                    "the order already failed; its units are not committed",
+                    extra={"target": target, "state": reservation.state},
                 )
                 return None
-            assert reservation is not None  # the plans above cover a missing reservation
-            order = reservation.outcome()
             if plan is SettlementPlan.ALREADY_SETTLED:
                 # The delivery that settled it may have failed before publishing its event.
                 logger.info("reservation already settled; repeating its event", extra={"target": target})
-                return order
-            if self._store.settle(order_id, demanded_quantities(ordered_items(order)), target):
-                return order
-        raise RuntimeError(f"order {order_id}: the reservation refused to settle yet still reads as RESERVED")
+                return Settlement(order_id, reservation.order, target, applied=False)
+            demand = demanded_quantities(ordered_items(reservation.order))
+            if self._store.settle(order_id, demand, reservation.state, target):
+                if reservation.state is ReservationState.COMMITTED:
+                    logger.warning("the order failed after its units were committed; they are back on sale")
+                return Settlement(order_id, reservation.order, target, applied=True)
+        raise RuntimeError(f"order {order_id}: the reservation kept changing while it was settled")

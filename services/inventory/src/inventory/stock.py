@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from orderflow_shared.contracts.values import OrderItem, PricedLine, PricedOrder
 from orderflow_shared.task_token import TaskFailure
@@ -19,13 +20,39 @@ class OutOfStock(TaskFailure):
     error = "OutOfStock"
 
 
+class Count(StrEnum):
+    """The counts a SKU's units are booked in; every unit ever stocked is in exactly one of them."""
+
+    AVAILABLE = "available"
+    RESERVED = "reserved"
+    SOLD = "sold"
+
+
 @dataclass(frozen=True)
 class StockLevel:
+    """A SKU's books as of ``version`` (which every change of the catalogue item increments)."""
+
     sku: str
     available: int
     reserved: int
     unit_price: int
     currency: str
+    sold: int = 0
+    stocked: int | None = None
+    """Units ever put on the books; None for an item written before the adjustments log existed."""
+    version: int = 0
+
+    @property
+    def on_books(self) -> int:
+        """Units ever stocked: the stored count, or for an older item what its counts hold now."""
+        if self.stocked is None:
+            return self.available + self.reserved + self.sold
+        return self.stocked
+
+    def balances(self) -> bool:
+        """The conservation invariant: every stocked unit is available, reserved or sold, none negative."""
+        counts = (self.available, self.reserved, self.sold)
+        return min(counts) >= 0 and sum(counts) == self.on_books
 
 
 def demanded_quantities(items: Iterable[OrderItem]) -> dict[str, int]:

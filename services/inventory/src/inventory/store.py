@@ -1,23 +1,49 @@
 """DynamoDB persistence of the catalogue and the reservations.
 
 Stock only moves inside TransactWriteItems together with the reservation's state, so a reservation
-and the units it holds can never disagree, and no condition lets a count drop below zero.
+and the units it holds can never disagree, and no condition lets a count drop below zero. Every
+such transaction also increments the SKU's version, so an operator's change computed from an
+older read is refused rather than overwriting it.
+
+A RESERVED record carries ``heldShard`` and ``heldSince``, the keys of the sparse index the
+sweeper reads; settling removes them, so the index lists exactly the reservations still held.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from inventory.reservation import Reservation, ReservationState
+from inventory.dynamo import (
+    CONDITION_FAILED,
+    NO_FAILURE,
+    cancellation_reasons,
+    is_condition_failure,
+    names,
+    now,
+    stock_level,
+)
+from inventory.reservation import (
+    ALREADY_SETTLED_CAUSE,
+    HeldReservation,
+    OrderOutcome,
+    Reservation,
+    ReservationState,
+    held_shard,
+    held_shards,
+    settlement_move,
+)
 from inventory.stock import StockLevel
 from orderflow_shared.contracts.values import PricedOrder
 
+HELD_INDEX = "HeldReservations"  # template.yaml: ReservationsTable's GlobalSecondaryIndexes
+
 _BATCH_GET_LIMIT = 100
-_CONDITION_FAILED = "ConditionalCheckFailed"
+# Every catalogue change increments the version; items from before it existed start at 0.
+_NEXT_VERSION = "#version = if_not_exists(#version, :zero) + :one"
 
 
 class StockMovedError(Exception):
@@ -29,7 +55,7 @@ class StockMovedError(Exception):
 
 
 class StockInvariantError(RuntimeError):
-    """Settling would drive a reserved count below zero: the books disagree with the reservation."""
+    """Settling would drive a count below zero: the books disagree with the reservation."""
 
 
 class InventoryStore:
@@ -43,7 +69,7 @@ class InventoryStore:
 
     def stock_level(self, sku: str) -> StockLevel | None:
         item = self._catalogue.get_item(Key={"sku": sku}, ConsistentRead=True).get("Item")
-        return _stock_level(item) if item else None
+        return stock_level(item) if item else None
 
     def stock_levels(self, skus: Iterable[str]) -> dict[str, StockLevel]:
         wanted = list(dict.fromkeys(skus))
@@ -58,29 +84,9 @@ class InventoryStore:
             while request:
                 response = self._client.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self._catalogue.name, []):
-                    levels[item["sku"]] = _stock_level(item)
+                    levels[item["sku"]] = stock_level(item)
                 request = response.get("UnprocessedKeys") or {}
         return levels
-
-    def set_stock(self, sku: str, available: int, unit_price: int, currency: str) -> StockLevel:
-        """The operator's call: sets sellable units and price; units held by reservations stay."""
-        response = self._catalogue.update_item(
-            Key={"sku": sku},
-            UpdateExpression=(
-                "SET #available = :available, #unitPrice = :unitPrice, #currency = :currency,"
-                " #reserved = if_not_exists(#reserved, :zero), #updatedAt = :now"
-            ),
-            ExpressionAttributeNames=_names("available", "unitPrice", "currency", "reserved", "updatedAt"),
-            ExpressionAttributeValues={
-                ":available": available,
-                ":unitPrice": unit_price,
-                ":currency": currency,
-                ":zero": 0,
-                ":now": _now(),
-            },
-            ReturnValues="ALL_NEW",
-        )
-        return _stock_level(response["Attributes"])
 
     # --- reservations ----------------------------------------------------------------------------
 
@@ -95,21 +101,25 @@ class InventoryStore:
 
         Each catalogue update is conditioned on enough units AND on the price it was priced at, so
         the stored order always carries the catalogue price of the moment the stock was taken.
-        Returns the stored reservation: this one, or the one an earlier delivery already made.
+        Returns the stored reservation: this one, or whatever an earlier delivery (or a settlement
+        that fenced the order) already stored.
         Raises StockMovedError (nothing changed) when any catalogue item no longer matches.
         """
-        now = _now()
+        at = now()
         reservation_item = {
             "orderId": order_id,
             "state": ReservationState.RESERVED.value,
             **order.to_wire(),
-            "createdAt": now,
-            "updatedAt": now,
+            "heldShard": held_shard(order_id),
+            "heldSince": at,
+            "createdAt": at,
+            "updatedAt": at,
         }
         reservation_put = {
             "Put": {
                 "TableName": self._reservations.name,
                 "Item": reservation_item,
+                # The same condition as a settlement's tombstone: whichever lands first wins.
                 "ConditionExpression": "attribute_not_exists(orderId)",
             }
         }
@@ -119,20 +129,23 @@ class InventoryStore:
                     "TableName": self._catalogue.name,
                     "Key": {"sku": sku},
                     "UpdateExpression": (
-                        "SET #available = #available - :quantity, #reserved = #reserved + :quantity,"
-                        " #updatedAt = :now"
+                        "SET #available = #available - :quantity,"
+                        " #reserved = if_not_exists(#reserved, :zero) + :quantity,"
+                        f" {_NEXT_VERSION}, #updatedAt = :now"
                     ),
                     "ConditionExpression": (
                         "#available >= :quantity AND #unitPrice = :unitPrice AND #currency = :currency"
                     ),
-                    "ExpressionAttributeNames": _names(
-                        "available", "reserved", "unitPrice", "currency", "updatedAt"
+                    "ExpressionAttributeNames": names(
+                        "available", "reserved", "unitPrice", "currency", "version", "updatedAt"
                     ),
                     "ExpressionAttributeValues": {
                         ":quantity": quantity,
                         ":unitPrice": levels[sku].unit_price,
                         ":currency": levels[sku].currency,
-                        ":now": now,
+                        ":zero": 0,
+                        ":one": 1,
+                        ":now": at,
                     },
                 }
             }
@@ -141,53 +154,109 @@ class InventoryStore:
         try:
             self._client.transact_write_items(TransactItems=[reservation_put, *stock_updates])
         except ClientError as error:
-            reasons = _cancellation_reasons(error)
-            if reasons[0] == _CONDITION_FAILED:
+            reasons = cancellation_reasons(error)
+            if reasons[0] == CONDITION_FAILED:
                 return self._stored_reservation(order_id)
             raise StockMovedError(_failed_skus(demand, reasons[1:])) from error
         return _reservation(reservation_item)
 
     def reject(self, order_id: str, reason: str) -> Reservation:
         """Records that the order could not be reserved; returns whatever is stored for the order."""
-        now = _now()
+        at = now()
         item = {
             "orderId": order_id,
             "state": ReservationState.REJECTED.value,
             "rejection": reason,
-            "createdAt": now,
-            "updatedAt": now,
+            "createdAt": at,
+            "updatedAt": at,
         }
-        try:
-            self._reservations.put_item(Item=item, ConditionExpression="attribute_not_exists(orderId)")
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        if not self._put_first_record(item):
             return self._stored_reservation(order_id)
         return _reservation(item)
 
-    def settle(self, order_id: str, demand: Mapping[str, int], target: ReservationState) -> bool:
-        """Commits or releases a RESERVED reservation and its units in one transaction.
+    def record_outcome(self, order_id: str, outcome: OrderOutcome) -> Reservation | None:
+        """Records the order's final word on its record; returns the record, None when there is none.
 
-        Commit: the units leave the books (reserved -= q; available was taken at reserve time).
-        Release: the units return to sale (available += q, reserved -= q).
-        Returns False, changing nothing, when the reservation is no longer RESERVED.
+        A failure is final (the order is refunded), so PAID never replaces FAILED; the record then
+        comes back with FAILED.
         """
-        now = _now()
-        returns_to_sale = target is ReservationState.RELEASED
-        update = "SET #reserved = #reserved - :quantity, #updatedAt = :now"
-        if returns_to_sale:
-            update += ", #available = #available + :quantity"
+        condition = "attribute_exists(orderId)"
+        if outcome is OrderOutcome.PAID:
+            condition += " AND (attribute_not_exists(#orderOutcome) OR #orderOutcome <> :failed)"
+        values: dict[str, Any] = {":outcome": outcome.value, ":now": now()}
+        if outcome is OrderOutcome.PAID:
+            values[":failed"] = OrderOutcome.FAILED.value
+        try:
+            response = self._reservations.update_item(
+                Key={"orderId": order_id},
+                UpdateExpression="SET #orderOutcome = :outcome, #updatedAt = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names("orderOutcome", "updatedAt"),
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return self.reservation(order_id)
+        return _reservation(response["Attributes"])
+
+    def fence(self, order_id: str, state: ReservationState, outcome: OrderOutcome) -> bool:
+        """Writes a terminal record for an order that holds no reservation.
+
+        Returns False, writing nothing, when a record exists (a reservation landed first).
+        """
+        at = now()
+        item = {
+            "orderId": order_id,
+            "state": state.value,
+            "orderOutcome": outcome.value,
+            "rejection": ALREADY_SETTLED_CAUSE,
+            "createdAt": at,
+            "updatedAt": at,
+        }
+        return self._put_first_record(item)
+
+    def _put_first_record(self, item: dict[str, Any]) -> bool:
+        """Writes the order's record unless it has one (False): the reservation, rejection and
+        tombstone of an order race on this one condition, so exactly one of them is ever written."""
+        try:
+            self._reservations.put_item(Item=item, ConditionExpression="attribute_not_exists(orderId)")
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return False
+        return True
+
+    def settle(
+        self,
+        order_id: str,
+        demand: Mapping[str, int],
+        source: ReservationState,
+        target: ReservationState,
+    ) -> bool:
+        """Moves the order's units between counts (see settlement_move) and changes its state, atomically.
+
+        Returns False, changing nothing, when the reservation is no longer in ``source``.
+        """
+        from_count, to_count = settlement_move(source, target)
+        at = now()
         stock_updates = [
             {
                 "Update": {
                     "TableName": self._catalogue.name,
                     "Key": {"sku": sku},
-                    "UpdateExpression": update,
-                    "ConditionExpression": "#reserved >= :quantity",
-                    "ExpressionAttributeNames": _names(
-                        "reserved", "updatedAt", *(["available"] if returns_to_sale else [])
+                    "UpdateExpression": (
+                        "SET #from = #from - :quantity, #to = if_not_exists(#to, :zero) + :quantity,"
+                        f" {_NEXT_VERSION}, #updatedAt = :now"
                     ),
-                    "ExpressionAttributeValues": {":quantity": quantity, ":now": now},
+                    "ConditionExpression": "#from >= :quantity",
+                    "ExpressionAttributeNames": {
+                        "#from": from_count.value,
+                        "#to": to_count.value,
+                        **names("version", "updatedAt"),
+                    },
+                    "ExpressionAttributeValues": {":quantity": quantity, ":zero": 0, ":one": 1, ":now": at},
                 }
             }
             for sku, quantity in demand.items()
@@ -196,28 +265,43 @@ class InventoryStore:
             "Update": {
                 "TableName": self._reservations.name,
                 "Key": {"orderId": order_id},
-                "UpdateExpression": "SET #state = :target, #updatedAt = :now",
-                "ConditionExpression": "#state = :reserved",
-                "ExpressionAttributeNames": _names("state", "updatedAt"),
-                "ExpressionAttributeValues": {
-                    ":target": target.value,
-                    ":reserved": ReservationState.RESERVED.value,
-                    ":now": now,
-                },
+                "UpdateExpression": "SET #state = :target, #updatedAt = :now REMOVE #heldShard, #heldSince",
+                "ConditionExpression": "#state = :source",
+                "ExpressionAttributeNames": names("state", "updatedAt", "heldShard", "heldSince"),
+                "ExpressionAttributeValues": {":target": target.value, ":source": source.value, ":now": at},
             }
         }
         try:
             self._client.transact_write_items(TransactItems=[state_change, *stock_updates])
         except ClientError as error:
-            reasons = _cancellation_reasons(error)
-            if reasons[0] == _CONDITION_FAILED:
+            reasons = cancellation_reasons(error)
+            if reasons[0] == CONDITION_FAILED:
                 return False
             failed = ", ".join(_failed_skus(demand, reasons[1:]))
+            if not failed:
+                raise
             raise StockInvariantError(
-                f"order {order_id}: the catalogue holds fewer reserved units of {failed}"
+                f"order {order_id}: the catalogue holds fewer {from_count.value} units of {failed}"
                 " than the reservation does"
             ) from error
         return True
+
+    def held_reservations(self) -> Iterator[HeldReservation]:
+        """Every reservation still RESERVED, oldest first within each shard of the sparse index."""
+        for shard in held_shards():
+            query: dict[str, Any] = {
+                "IndexName": HELD_INDEX,
+                "KeyConditionExpression": "#heldShard = :shard",
+                "ExpressionAttributeNames": names("heldShard"),
+                "ExpressionAttributeValues": {":shard": shard},
+            }
+            while True:
+                page = self._reservations.query(**query)
+                for item in page.get("Items", []):
+                    yield _held(item)
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _stored_reservation(self, order_id: str) -> Reservation:
         stored = self.reservation(order_id)
@@ -226,39 +310,27 @@ class InventoryStore:
         return stored
 
 
-def _cancellation_reasons(error: ClientError) -> list[str]:
-    """The per-item reason codes of a cancelled transaction; re-raises any other error."""
-    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        raise error
-    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
-
-
 def _failed_skus(demand: Mapping[str, int], reasons: list[str]) -> list[str]:
     """The SKUs whose catalogue update cancelled the transaction (reasons follow the update order)."""
-    return [sku for sku, reason in zip(demand, reasons, strict=True) if reason != "None"]
-
-
-def _names(*attributes: str) -> dict[str, str]:
-    # Placeholders for every attribute: "state" (and others) are DynamoDB reserved words.
-    return {f"#{attribute}": attribute for attribute in attributes}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _stock_level(item: Mapping[str, Any]) -> StockLevel:
-    return StockLevel(
-        sku=item["sku"],
-        available=int(item["available"]),
-        reserved=int(item.get("reserved", 0)),
-        unit_price=int(item["unitPrice"]),
-        currency=item["currency"],
-    )
+    return [sku for sku, reason in zip(demand, reasons, strict=True) if reason != NO_FAILURE]
 
 
 def _reservation(item: Mapping[str, Any]) -> Reservation:
-    state = ReservationState(item["state"])
-    if state is ReservationState.REJECTED:
-        return Reservation(order_id=item["orderId"], state=state, rejection=item.get("rejection"))
-    return Reservation(order_id=item["orderId"], state=state, order=PricedOrder.model_validate(item))
+    outcome = item.get("orderOutcome")
+    return Reservation(
+        order_id=item["orderId"],
+        state=ReservationState(item["state"]),
+        # Rejections and tombstones hold no lines: no stock was ever moved for the order.
+        order=PricedOrder.model_validate(item) if "lines" in item else None,
+        rejection=item.get("rejection"),
+        order_outcome=OrderOutcome(outcome) if outcome else None,
+    )
+
+
+def _held(item: Mapping[str, Any]) -> HeldReservation:
+    outcome = item.get("orderOutcome")
+    return HeldReservation(
+        order_id=item["orderId"],
+        held_since=datetime.fromisoformat(item["heldSince"]),
+        order_outcome=OrderOutcome(outcome) if outcome else None,
+    )

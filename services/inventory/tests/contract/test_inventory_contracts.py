@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from inventory.store import InventoryStore
+from inventory.stock_keeping import StockKeeping
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import OrderOutOfStock, PaymentSucceeded, ReserveStock
 from orderflow_shared.registry.contract_pytest import consumer_tests
@@ -26,9 +26,11 @@ test_rules_match, test_rules_deliver_what_is_routed, test_generated_events_parse
 
 
 @pytest.mark.usefixtures("workflow", "published")  # published: the bus, with a rule delivering from it
-def test_handlers_read_only_sent_fields_and_publish_what_their_schemas_accept(store: InventoryStore) -> None:
+def test_handlers_read_only_sent_fields_and_publish_what_their_schemas_accept(
+    stock_keeping: StockKeeping,
+) -> None:
     published = PutEventsCapture().attach(client("events"))
-    store.set_stock("KB-001", available=100, unit_price=4999, currency="USD")
+    stock_keeping.set_stock("KB-001", available=100, unit_price=4999, currency="USD")
     # One order is reserved then paid; a second is reserved then released by a compensation.
     released = "order-released"
     lifecycle = [

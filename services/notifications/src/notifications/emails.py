@@ -80,6 +80,19 @@ def payment_failed_email(order_id: str, data: OrderFailureData) -> EmailContent:
     )
 
 
+def order_failed_email(order_id: str, data: OrderFailureData) -> EmailContent:
+    return _failure_email(
+        order_id,
+        subject=f"Your {SHOP_NAME} order {order_id} could not be completed",
+        headline=f"We are sorry: something went wrong on our side with your order {order_id}.",
+        reason=data.reason,
+        consequence=(
+            "Your order was cancelled: anything reserved for it was released, and any payment "
+            "taken for it is refunded in full."
+        ),
+    )
+
+
 def _failure_email(order_id: str, subject: str, headline: str, reason: str, consequence: str) -> EmailContent:
     reason_sentence = f"Reason: {reason}" if reason.strip() else ""
     paragraphs = [p for p in ("Hello,", headline, reason_sentence, consequence) if p]

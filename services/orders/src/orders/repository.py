@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from orders.domain.order import START_PENDING
 from orders.domain.projection import StatusChange
+from orders.domain.status import OrderStatus
+
+# The sparse index over orders whose saga is not known to have started (see new_order_record).
+PENDING_START_INDEX = "PendingStartIndex"
 
 
 class OrderNotFoundError(LookupError):
@@ -22,11 +28,55 @@ class OrdersRepository:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def create(self, record: dict[str, Any]) -> None:
-        self._table.put_item(Item=record, ConditionExpression="attribute_not_exists(orderId)")
+    def create_or_get(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Stores a new order; for an order id already stored (a client's retry), returns that one."""
+        try:
+            self._table.put_item(Item=record, ConditionExpression="attribute_not_exists(orderId)")
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            stored = self.get(record["orderId"])
+            if stored is None:  # the condition saw it; a consistent read must too
+                raise RuntimeError(f"order {record['orderId']} exists but cannot be read") from error
+            return stored
+        return record
 
-    def delete(self, order_id: str) -> None:
-        self._table.delete_item(Key={"orderId": order_id})
+    def mark_started(self, order_id: str) -> None:
+        """The saga's execution exists: forget the start input (it holds the payment token)."""
+        self._table.update_item(
+            Key={"orderId": order_id},
+            UpdateExpression="REMOVE startPending, executionInput",
+            ConditionExpression="attribute_exists(orderId)",
+        )
+
+    def pending_starts(self) -> list[str]:
+        """Ids of the orders whose saga is not known to have started, oldest first."""
+        order_ids: list[str] = []
+        query: dict[str, Any] = {
+            "IndexName": PENDING_START_INDEX,
+            "KeyConditionExpression": Key("startPending").eq(START_PENDING),
+        }
+        while True:
+            page = self._table.query(**query)
+            order_ids += [item["orderId"] for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return order_ids
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def mark_stalled(self, order_id: str, stalled: dict[str, str]) -> bool:
+        """Marks a paid, unfinished order stalled; a terminal order is left alone. Returns whether marked."""
+        try:
+            self._table.update_item(
+                Key={"orderId": order_id},
+                UpdateExpression="SET stalled = :stalled",
+                ConditionExpression="attribute_exists(orderId) AND statusRank < :terminal",
+                ExpressionAttributeValues={":stalled": stalled, ":terminal": OrderStatus.COMPLETED.rank},
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+            return False
+        return True
 
     def get(self, order_id: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._table.get_item(
@@ -39,7 +89,8 @@ class OrdersRepository:
 
         Duplicates and reordering are absorbed here: the status moves only to a higher rank
         (a conditional write), and the history keeps the first time each status was reached
-        even when its event arrives late, without moving the status back.
+        even when its event arrives late, without moving the status back. A status that moves
+        also clears ``stalled``: the step the order was stuck on has happened.
         """
         names = {"#status": "status", "#reached": change.status.value}
         values: dict[str, Any] = {
@@ -55,7 +106,9 @@ class OrdersRepository:
         try:
             self._table.update_item(
                 Key={"orderId": change.order_id},
-                UpdateExpression="SET #status = :status, statusRank = :rank, " + ", ".join(assignments),
+                UpdateExpression="SET #status = :status, statusRank = :rank, "
+                + ", ".join(assignments)
+                + " REMOVE stalled",
                 ConditionExpression="attribute_exists(orderId) AND statusRank < :rank",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,

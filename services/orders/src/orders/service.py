@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from orders.domain.order import PlaceOrderRequest, new_order_id, new_order_record, now_iso, workflow_input
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orders.domain.order import (
+    PlaceOrderRequest,
+    new_order_id,
+    new_order_record,
+    now_iso,
+    order_id_for_retries,
+    workflow_input_text,
+)
 from orders.domain.status import ordered_history
 from orders.repository import OrdersRepository
 from orders.workflow import OrderWorkflow
 
+logger = logging.getLogger(__name__)
 
-class OrderNotAcceptedError(RuntimeError):
-    """The order could not be started; nothing of it was kept."""
+# What a failed StartExecution or bookkeeping write may raise; anything else is a bug and propagates.
+_AWS_ERRORS = (ClientError, BotoCoreError)
 
 
 class OrdersService:
@@ -19,18 +30,53 @@ class OrdersService:
         self._repository = repository
         self._workflow = workflow
 
-    def place_order(self, request: PlaceOrderRequest) -> dict[str, Any]:
-        """Stores the order as RECEIVED and starts its saga: both happen, or neither is kept."""
-        order_id = new_order_id()
-        record = new_order_record(order_id, request, now_iso())
-        self._repository.create(record)
+    def place_order(self, request: PlaceOrderRequest, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Stores the order as RECEIVED, then starts its saga: one execution per order, never zero.
+
+        The stored order is the commitment. Its saga is started here and, should that fail or this
+        process die first, by the pending-start sweep (``start_pending_sagas``); the execution is
+        named after the order, so however many starts race, one execution runs. With an
+        Idempotency-Key the order id is derived from it, so a client's retry finds this order.
+        """
+        order_id = (
+            order_id_for_retries(request.customer.id, idempotency_key) if idempotency_key else new_order_id()
+        )
+        record = new_order_record(order_id, request, now_iso(), workflow_input_text(order_id, request))
+        stored = self._repository.create_or_get(record)
+        if "startPending" in stored:
+            self._start(order_id, stored["executionInput"])
+        return order_view(stored)
+
+    def start_pending_sagas(self) -> int:
+        """Starts the saga of every order stored without a confirmed start; returns how many."""
+        started = 0
+        for order_id in self._repository.pending_starts():
+            record = self._repository.get(order_id)
+            if (
+                record is not None
+                and "startPending" in record
+                and self._start(order_id, record["executionInput"])
+            ):
+                started += 1
+        return started
+
+    def _start(self, order_id: str, execution_input: str) -> bool:
         try:
-            self._workflow.start(order_id, workflow_input(order_id, request))
-        except Exception as error:
-            # No half-written order: without a running saga nothing would ever move it.
-            self._repository.delete(order_id)
-            raise OrderNotAcceptedError(f"order {order_id} could not be started") from error
-        return order_view(record)
+            self._workflow.start(order_id, execution_input)
+        except _AWS_ERRORS:
+            # The order is stored: the pending-start sweep starts it. Answering an error instead
+            # would invite a client without an Idempotency-Key to place the order a second time.
+            logger.exception(
+                "saga start failed; the pending-start sweep will start it", extra={"order_id": order_id}
+            )
+            return False
+        try:
+            self._repository.mark_started(order_id)
+        except _AWS_ERRORS:
+            logger.exception(
+                "saga started but not recorded; the sweep will find it", extra={"order_id": order_id}
+            )
+        return True
 
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         record = self._repository.get(order_id)
@@ -49,9 +95,11 @@ def order_view(record: dict[str, Any]) -> dict[str, Any]:
         "createdAt": record["createdAt"],
         "history": ordered_history(record.get("history", {})),
     }
-    for optional in ("invoiceUrl", "invoiceNumber", "failureReason"):
+    for optional in ("invoiceUrl", "invoiceNumber", "failureReason", "stalled"):
         if optional in record:
             view[optional] = record[optional]
+    if "failureReason" in record:
+        view["reason"] = record["failureReason"]
     return view
 
 

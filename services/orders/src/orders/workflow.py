@@ -1,11 +1,16 @@
-"""Starting the order saga."""
+"""The order saga as Step Functions runs it: starting an order's execution, reading how it stopped."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from orders.domain.saga_outcome import StoppedExecution
+
+_STATE_ENTERED = "StateEntered"
 
 
 class OrderWorkflow:
@@ -13,19 +18,54 @@ class OrderWorkflow:
         self._sfn = sfn_client
         self._arn = state_machine_arn
 
-    def start(self, order_id: str, execution_input: dict[str, Any]) -> str:
+    @property
+    def state_machine_arn(self) -> str:
+        return self._arn
+
+    def execution_arn(self, order_id: str) -> str:
+        return f"{self._arn.replace(':stateMachine:', ':execution:')}:{order_id}"
+
+    def start(self, order_id: str, execution_input: str) -> str:
         """Starts the saga named after the order, so a retried start cannot run it twice.
 
-        StartExecution with the same name and input is idempotent on AWS; with a different input
-        it raises ExecutionAlreadyExists, which for us still means "this order is running".
+        StartExecution with the same name and input is idempotent on AWS while the execution runs;
+        afterwards, or with another input, it raises ExecutionAlreadyExists, which for us still
+        means "this order has its execution". Names are unique per state machine for 90 days.
         """
         try:
             response = self._sfn.start_execution(
-                stateMachineArn=self._arn, name=order_id, input=json.dumps(execution_input)
+                stateMachineArn=self._arn, name=order_id, input=execution_input
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise
-            return f"{self._arn.replace(':stateMachine:', ':execution:')}:{order_id}"
+            return self.execution_arn(order_id)
         arn: str = response["executionArn"]
         return arn
+
+    def stopped_execution(self, execution_arn: str) -> StoppedExecution:
+        """The execution as it is now, and the state it stopped in (the last one it entered)."""
+        described = self._sfn.describe_execution(executionArn=execution_arn)
+        return StoppedExecution(
+            order_id=str(described["name"]),
+            status=str(described["status"]),
+            failed_state=self._last_entered_state(execution_arn),
+            error=described.get("error"),
+            cause=described.get("cause"),
+            stopped_at=_iso(described.get("stopDate")),
+            execution_input=json.loads(described.get("input") or "{}"),
+        )
+
+    def _last_entered_state(self, execution_arn: str) -> str | None:
+        last: str | None = None
+        for page in self._sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            for event in page["events"]:
+                if event["type"].endswith(_STATE_ENTERED):
+                    last = event["stateEnteredEventDetails"]["name"]
+        return last
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -37,7 +37,7 @@ def test_status_projector_reads_only_fields_its_producers_send(orders_table: Any
     importlib.reload(projector)  # its table is bound at import: bind it inside moto
     samples = [CONTRACT.catalogue.samples[event_type] for event_type in CONTRACT.consumed]
     order_id = samples[0]["detail"]["metadata"]["orderId"]
-    orders_table.put_item(Item=new_order_record(order_id, REQUEST, now_iso()))
+    orders_table.put_item(Item=new_order_record(order_id, REQUEST, now_iso(), "{}"))
 
     assert CONTRACT.consume(*samples) == []
     assert CONTRACT.unread() == []

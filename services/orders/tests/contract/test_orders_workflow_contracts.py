@@ -3,8 +3,8 @@
 The real state machine (statemachine/order_saga.asl.json, with the bus name substituted as the
 deployment does) runs in moto's Step Functions interpreter, with orderflow_local.moto_compat's
 fixes and an accelerated clock. Each command is answered through its task token as the owning
-service would, along the three ways an order ends: completed, out of stock, payment failed. Every
-event the workflow published is then judged against its committed registry schema.
+service would, along the four ways an order ends: completed, out of stock, payment failed and
+failed. Every event the workflow published is then judged against its committed registry schema.
 """
 
 from __future__ import annotations
@@ -108,6 +108,10 @@ PAYMENT_FAILED: dict[str, Answer] = {
     "ReserveStock": COMPLETED["ReserveStock"],
     "ProcessPayment": Fail("PaymentDeclined", "The card was declined"),
 }
+# An error no catch names: the catch-all compensates with OrderFailed.
+FAILED: dict[str, Answer] = {
+    "ReserveStock": Fail("InventoryBug", "KeyError: 'lines'"),
+}
 
 
 @dataclass
@@ -202,6 +206,7 @@ def test_every_event_the_workflow_publishes_matches_its_registry_schema(saga: Sa
     assert saga.run(COMPLETED) == "SUCCEEDED"
     assert saga.run(OUT_OF_STOCK) == "FAILED"
     assert saga.run(PAYMENT_FAILED) == "FAILED"
+    assert saga.run(FAILED) == "FAILED"
 
     catalogue = Catalogue.load()
     declared = catalogue.service(SERVICE).publishes

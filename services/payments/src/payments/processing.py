@@ -4,6 +4,9 @@ The Payments ledger makes the step idempotent on the order: a settled payment is
 ledger (a success without calling the provider again, a decline as the same decline), and every
 charge carries the order's Idempotency-Key, so even a charge retried after an unknown outcome is made
 once. Success is published as PaymentSucceeded exactly when the ledger has not recorded it yet.
+
+A cancelled payment (the order failed: see ``reconciliation``) is never charged. A charge that lands
+while the fence goes up is refunded at once by the delivery that made it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,16 @@ from typing import Protocol
 from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
 from orderflow_shared.contracts.orders import PaymentResult
 from orderflow_shared.contracts.payments import PaymentSucceededData
-from payments.errors import PaymentDeclined, PaymentProviderUnavailable
+from payments.errors import (
+    ChargeInProgress,
+    ChargeOutcomeUnknown,
+    PaymentCancelled,
+    PaymentDeclined,
+    PaymentProviderUnavailable,
+    PaymentRequestRejected,
+)
 from payments.model import Charge, ChargeRequest, PaymentRecord, PaymentStatus
+from payments.reconciliation import Reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +41,9 @@ class PaymentLedger(Protocol):
     def record_succeeded(self, order_id: str, payment_id: str) -> PaymentRecord: ...
     def record_announced(self, order_id: str) -> None: ...
     def record_declined(self, order_id: str, reason: str) -> None: ...
-    def record_unavailable(self, order_id: str, reason: str) -> None: ...
+    def record_unavailable(self, order_id: str, reason: str, *, outcome_unknown: bool = False) -> None: ...
+    def record_rejected(self, order_id: str, reason: str) -> None: ...
+    def record_key_busy(self, order_id: str) -> None: ...
 
 
 class PaymentProcessor:
@@ -39,10 +52,12 @@ class PaymentProcessor:
         ledger: PaymentLedger,
         provider: PaymentProvider,
         publish: Callable[[PaymentSucceeded], None],
+        reconcile: Callable[[PaymentRecord], Reconciliation],
     ) -> None:
         self._ledger = ledger
         self._provider = provider
         self._publish = publish
+        self._reconcile = reconcile
 
     def process(self, command: ProcessPayment) -> PaymentResult:
         order_id, data = command.order_id, command.data
@@ -53,6 +68,10 @@ class PaymentProcessor:
         if record.status is PaymentStatus.DECLINED:
             logger.info("payment already declined; answering from the ledger")
             raise PaymentDeclined(record.last_error or "The payment was declined.")
+        if record.status is PaymentStatus.CANCELLED:
+            logger.warning("payment cancelled: the order failed; not charging")
+            self._reconcile(record)  # a delivery that charged and crashed may come back this way
+            raise PaymentCancelled("The order failed before it could be charged.")
 
         request = ChargeRequest(
             order_id=order_id,
@@ -66,15 +85,31 @@ class PaymentProcessor:
         except PaymentDeclined as declined:
             self._ledger.record_declined(order_id, declined.cause)
             raise
+        except ChargeOutcomeUnknown as unknown:
+            logger.warning("charge outcome unknown on attempt %d", record.attempts)
+            self._ledger.record_unavailable(order_id, unknown.cause, outcome_unknown=True)
+            raise
         except PaymentProviderUnavailable as unavailable:
             logger.warning("payment provider unavailable on attempt %d", record.attempts)
             self._ledger.record_unavailable(order_id, unavailable.cause)
             raise
-        return self._confirm(self._ledger.record_succeeded(order_id, charge.charge_id))
+        except ChargeInProgress:
+            # Nothing final: the delivery holding the key records the outcome.
+            self._ledger.record_key_busy(order_id)
+            raise
+        except PaymentRequestRejected as rejected:
+            self._ledger.record_rejected(order_id, str(rejected))
+            raise
+        record = self._ledger.record_succeeded(order_id, charge.charge_id)
+        if record.status is PaymentStatus.CANCELLED:
+            logger.warning("the order failed while it was being charged; refunding the charge")
+            self._reconcile(record)
+            raise PaymentCancelled("The order failed while it was being charged; the charge was refunded.")
+        return self._confirm(record)
 
     def _confirm(self, record: PaymentRecord) -> PaymentResult:
-        if record.payment_id is None:
-            raise ValueError(f"payment of order {record.order_id} is SUCCEEDED without a payment id")
+        if record.payment_id is None or record.amount is None or record.currency is None:
+            raise ValueError(f"payment of order {record.order_id} is SUCCEEDED without its charge")
         if not record.announced:
             self._publish(
                 PaymentSucceeded.create(

@@ -7,6 +7,7 @@ from orderflow_shared.contracts.notifications import CustomerNotified, Notificat
 from orderflow_shared.contracts.orders import (
     GenerateInvoice,
     OrderCompleted,
+    OrderFailed,
     OrderOutOfStock,
     OrderPaymentFailed,
     OrderReceived,
@@ -14,7 +15,7 @@ from orderflow_shared.contracts.orders import (
     ReserveStock,
     SendConfirmation,
 )
-from orderflow_shared.contracts.payments import PaymentSucceeded
+from orderflow_shared.contracts.payments import PaymentRefunded, PaymentSucceeded
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     OrderReceived,
@@ -24,11 +25,13 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SendConfirmation,
     OrderOutOfStock,
     OrderPaymentFailed,
+    OrderFailed,
     OrderCompleted,
     StockReserved,
     StockReleased,
     StockCommitted,
     PaymentSucceeded,
+    PaymentRefunded,
     InvoiceGenerated,
     CustomerNotified,
 )
@@ -44,9 +47,11 @@ __all__ = [
     "InvoiceGenerated",
     "NotificationKind",
     "OrderCompleted",
+    "OrderFailed",
     "OrderOutOfStock",
     "OrderPaymentFailed",
     "OrderReceived",
+    "PaymentRefunded",
     "PaymentSucceeded",
     "ProcessPayment",
     "ReserveStock",

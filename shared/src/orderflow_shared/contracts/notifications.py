@@ -14,6 +14,7 @@ class NotificationKind(StrEnum):
     CONFIRMATION = "CONFIRMATION"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     PAYMENT_FAILED = "PAYMENT_FAILED"
+    FAILED = "FAILED"
 
 
 class CustomerNotifiedData(Contract):
@@ -24,7 +25,8 @@ class CustomerNotifiedData(Contract):
 class CustomerNotified(Event):
     """An email to the customer was accepted for delivery: the order confirmation (kind
     CONFIRMATION, in answer to SendConfirmation) or the news that the order failed (OUT_OF_STOCK
-    after OrderOutOfStock, PAYMENT_FAILED after OrderPaymentFailed).
+    after OrderOutOfStock, PAYMENT_FAILED after OrderPaymentFailed, FAILED after OrderFailed). A
+    failed order gets one failure email, whichever of those compensations reached notifications.
     """
 
     SOURCE: ClassVar[str] = SOURCE

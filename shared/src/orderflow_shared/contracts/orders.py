@@ -62,6 +62,17 @@ class OrderPaymentFailed(Event):
     data: OrderFailureData
 
 
+class OrderFailed(Event):
+    """Compensation: the order failed for a reason the workflow did not foresee (a step that kept
+    faulting, an execution that failed or timed out); the order ends FAILED. Inventory releases
+    anything reserved, payments refunds anything charged, and the customer is told.
+    """
+
+    SOURCE: ClassVar[str] = SOURCE
+    DETAIL_TYPE: ClassVar[str] = "OrderFailed"
+    data: OrderFailureData
+
+
 class OrderCompletedData(Contract):
     total_amount: MinorUnits
     currency: CurrencyCode

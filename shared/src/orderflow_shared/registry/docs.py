@@ -34,6 +34,11 @@ _LIFECYCLE_NODES = {
     "paymentFailed": ("OrderPaymentFailed", "status PAYMENT_FAILED"),
     "paymentFailedReleased": ("StockReleased", ""),
     "paymentFailedNotified": ("CustomerNotified", "kind PAYMENT_FAILED"),
+    "paymentFailedRefunded": ("PaymentRefunded", ""),
+    "failed": ("OrderFailed", "status FAILED"),
+    "failedReleased": ("StockReleased", ""),
+    "failedRefunded": ("PaymentRefunded", ""),
+    "failedNotified": ("CustomerNotified", "kind FAILED"),
 }
 _LIFECYCLE_EDGES = (
     ("received", "reserve", ""),
@@ -52,9 +57,20 @@ _LIFECYCLE_EDGES = (
     ("pay", "paymentFailed", "declined, provider down after retries, or no answer in time"),
     ("paymentFailed", "paymentFailedReleased", ""),
     ("paymentFailed", "paymentFailedNotified", ""),
+    ("paymentFailed", "paymentFailedRefunded", "only if a charge went through after all"),
+    ("reserve", "failed", "an unforeseen fault, after retries"),
+    ("pay", "failed", "an unforeseen fault, after retries"),
+    ("failed", "failedReleased", "if stock was held"),
+    ("failed", "failedRefunded", "if a charge went through"),
+    ("failed", "failedNotified", ""),
 )
-_CONDITIONAL_EDGES = {("outOfStock", "outOfStockReleased")}  # drawn dotted
-_OUTCOMES = {"completed", "outOfStock", "paymentFailed"}  # drawn rounded: they end the order
+_CONDITIONAL_EDGES = {
+    ("outOfStock", "outOfStockReleased"),
+    ("paymentFailed", "paymentFailedRefunded"),
+    ("failed", "failedReleased"),
+    ("failed", "failedRefunded"),
+}  # drawn dotted
+_OUTCOMES = {"completed", "outOfStock", "paymentFailed", "failed"}  # drawn rounded: they end the order
 _FIELD_COLUMNS = ["Field", "Type", "Required", "Description"]
 
 _INTRO = f"""\

@@ -23,17 +23,30 @@ ACCOUNT = "123456789012"
 
 
 def eventbridge_event(event: Event, bus_name: str = "orderflow") -> dict[str, Any]:
+    return aws_event(event.SOURCE, event.DETAIL_TYPE, event.to_wire())
+
+
+def aws_event(
+    source: str, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None
+) -> dict[str, Any]:
+    """An EventBridge envelope around any detail, AWS's own events (not contracts) included."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": event.DETAIL_TYPE,
-        "source": event.SOURCE,
+        "detail-type": detail_type,
+        "source": source,
         "account": ACCOUNT,
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": REGION,
-        "resources": [],
-        "detail": event.to_wire(),
+        "resources": resources or [],
+        "detail": detail,
     }
+
+
+def scheduled_event(rule_name: str) -> str:
+    """The body EventBridge delivers to a queue each time a ScheduleExpression rule fires."""
+    rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}"
+    return json.dumps(aws_event("aws.events", "Scheduled Event", {}, [rule_arn]))
 
 
 def sqs_record(body: str, queue_name: str = "queue", receive_count: int = 1) -> dict[str, Any]:

@@ -89,11 +89,14 @@ class SamTemplate:
     def create_tables(self, dynamodb: Any) -> None:
         """Creates every table as declared, named by its logical id (as ``table_environment`` names it)."""
         for logical_id, table in self.properties(TABLE).items():
+            index_kinds = ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+            indexes = {kind: table[kind] for kind in index_kinds if kind in table}
             dynamodb.create_table(
                 TableName=logical_id,
                 KeySchema=table["KeySchema"],
                 AttributeDefinitions=table["AttributeDefinitions"],
                 BillingMode=table["BillingMode"],
+                **indexes,
             )
 
 
@@ -140,6 +143,8 @@ def _rule_problems(template: SamTemplate) -> Iterator[str]:
             if target not in queues:
                 yield f"{rule}: targets {target!r}, not a queue of this template"
         pattern = properties.get("EventPattern", {})
+        if all(str(source).startswith("aws.") for source in pattern.get("source", [])):
+            continue  # AWS's own events (e.g. Step Functions status changes), not orderflow contracts
         for detail_type in pattern.get("detail-type", []):
             if _CONTRACT_SOURCES.get(detail_type) not in pattern.get("source", []):
                 yield f"{rule}: no contract event {detail_type!r} comes from its sources"

@@ -1,24 +1,37 @@
-"""GET and PUT /inventory/{sku}: read a SKU's stock and price, or set them (an operator call)."""
+"""The operator's inventory API: read a SKU's books, set its stock and price, adjust its stock.
+
+Every answer about an existing SKU carries its version as an ETag. PUT honours If-Match, so a
+write computed from an older read is refused (412) instead of overwriting what changed since;
+adjustments are relative and apply once per Idempotency-Key.
+"""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
-from inventory.handlers.wiring import TELEMETRY, store
+from inventory.books import IdempotencyKeyReusedError, NegativeStockError, UnknownSkuError
+from inventory.etag import etag, parse_if_match
+from inventory.handlers.wiring import TELEMETRY, stock_keeping
 from inventory.stock import StockLevel
+from inventory.stock_keeping import PreconditionFailedError, StockChangeContentionError
 from orderflow_shared.contracts.values import CurrencyCode, MinorUnits, Sku
 
 logger, tracer = TELEMETRY.logger, TELEMETRY.tracer
 
 app = APIGatewayRestResolver(enable_validation=True)
+
+SkuPath = Annotated[Sku, Path()]
+IfMatchHeader = Annotated[str | None, Header(alias="If-Match", min_length=1, max_length=1024)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 
 
 class _ApiModel(BaseModel):
@@ -34,10 +47,27 @@ class StockUpdate(_ApiModel):
     currency: CurrencyCode
 
 
+class StockAdjustment(_ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Strict: JSON true must not pass as one unit.
+    delta: int = Field(strict=True, description="Units to add to available (negative: to remove)")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+    @field_validator("delta")
+    @classmethod
+    def _changes_stock(cls, delta: int) -> int:
+        if delta == 0:
+            raise ValueError("delta must not be 0")
+        return delta
+
+
 class StockView(_ApiModel):
     sku: Sku
     available: int
     reserved: int
+    sold: int
+    stocked: int = Field(description="Units ever put on the books: available + reserved + sold")
     unit_price: MinorUnits
     currency: CurrencyCode
 
@@ -47,24 +77,78 @@ class StockView(_ApiModel):
             sku=level.sku,
             available=level.available,
             reserved=level.reserved,
+            sold=level.sold,
+            stocked=level.on_books,
             unit_price=level.unit_price,
             currency=level.currency,
         )
 
 
 @app.get("/inventory/<sku>")
-def get_stock(sku: Annotated[Sku, Path()]) -> dict[str, Any]:
-    level = store().stock_level(sku)
+def get_stock(sku: SkuPath) -> Response[dict[str, Any]]:
+    level = stock_keeping().level(sku)
     if level is None:
         raise NotFoundError(f"SKU {sku} is not in the catalogue")
-    return StockView.of(level).model_dump(by_alias=True)
+    return _stock_answer(level)
 
 
 @app.put("/inventory/<sku>")
-def put_stock(sku: Annotated[Sku, Path()], update: Annotated[StockUpdate, Body()]) -> dict[str, Any]:
-    level = store().set_stock(sku, update.available, update.unit_price, update.currency)
+def put_stock(
+    sku: SkuPath, update: Annotated[StockUpdate, Body()], if_match: IfMatchHeader = None
+) -> Response[dict[str, Any]]:
+    try:
+        precondition = None if if_match is None else parse_if_match(if_match)
+    except ValueError as error:
+        raise BadRequestError(str(error)) from error
+    try:
+        level = stock_keeping().set_stock(
+            sku, update.available, update.unit_price, update.currency, precondition
+        )
+    except PreconditionFailedError as stale:
+        return _error_answer(
+            HTTPStatus.PRECONDITION_FAILED, f"SKU {sku} changed since the version in If-Match", stale.current
+        )
+    except StockChangeContentionError as error:
+        raise ServiceError(HTTPStatus.SERVICE_UNAVAILABLE, "the SKU kept changing; retry") from error
     logger.info("stock set", extra={"sku": sku, "available": level.available, "unit_price": level.unit_price})
-    return StockView.of(level).model_dump(by_alias=True)
+    return _stock_answer(level)
+
+
+@app.post("/inventory/<sku>/adjustments")
+def adjust_stock(
+    sku: SkuPath, adjustment: Annotated[StockAdjustment, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[dict[str, Any]]:
+    try:
+        level = stock_keeping().adjust(sku, adjustment.delta, adjustment.reason, idempotency_key)
+    except UnknownSkuError as error:
+        raise NotFoundError(str(error)) from error
+    except NegativeStockError as short:
+        return _error_answer(HTTPStatus.CONFLICT, str(short), short.current)
+    except IdempotencyKeyReusedError as error:
+        raise ServiceError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from error
+    except StockChangeContentionError as error:
+        raise ServiceError(HTTPStatus.SERVICE_UNAVAILABLE, "the SKU kept changing; retry") from error
+    logger.info("stock adjusted", extra={"sku": sku, "delta": adjustment.delta, "available": level.available})
+    return _stock_answer(level)
+
+
+def _stock_answer(level: StockLevel) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=StockView.of(level).model_dump(by_alias=True),
+        headers={"ETag": etag(level.version)},
+    )
+
+
+def _error_answer(status: HTTPStatus, message: str, current: StockLevel | None) -> Response[dict[str, Any]]:
+    """An error in Powertools' JSON shape, with the SKU's current ETag so the client can re-read."""
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"statusCode": status.value, "message": message},
+        headers={"ETag": etag(current.version)} if current is not None else {},
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -1,4 +1,4 @@
-"""PaymentSucceeded: the order is paid, so its reserved units leave the books for good."""
+"""PaymentSucceeded: the order is paid, so its reserved units are sold."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
 
 
 def commit_and_publish(event: PaymentSucceeded) -> None:
-    order = inventory().commit(event.order_id)
-    if order is None:
+    settlement = inventory().commit(event.order_id)
+    if settlement is None:
         metrics.add_metric(name="StockCommitSkipped", unit=MetricUnit.Count, value=1)
         return
-    publisher().publish(StockCommitted.create(event.order_id, StockMovementData(items=ordered_items(order))))
+    items = ordered_items(settlement.order)
+    publisher().publish(StockCommitted.create(event.order_id, StockMovementData(items=items)))
     metrics.add_metric(name="StockCommitted", unit=MetricUnit.Count, value=1)
 
 

@@ -1,7 +1,9 @@
-"""Compensations: an order that failed after (possibly) reserving gives its units back to sale.
+"""Compensations: an order that failed gives any units it holds back to sale.
 
 OrderPaymentFailed: the order will not be paid. OrderOutOfStock: usually nothing was held, but
-when the reservation step timed out a late delivery may still have reserved units.
+when the reservation step timed out a late delivery may still have reserved units. OrderFailed:
+the order failed for any other reason, before or after its payment. An order that reserved
+nothing is fenced, so a late ReserveStock cannot hold units for it any more.
 """
 
 from __future__ import annotations
@@ -14,22 +16,30 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from inventory.handlers.wiring import TELEMETRY, inventory, publisher
 from inventory.stock import ordered_items
 from orderflow_shared.consumer import EventRouter
-from orderflow_shared.contracts import OrderOutOfStock, OrderPaymentFailed, StockReleased
+from orderflow_shared.contracts import OrderFailed, OrderOutOfStock, OrderPaymentFailed, StockReleased
 from orderflow_shared.contracts.inventory import StockMovementData
 
 logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
 
 
-def release_and_publish(event: OrderPaymentFailed | OrderOutOfStock) -> None:
-    order = inventory().release(event.order_id)
-    if order is None:
+def release_and_publish(event: OrderPaymentFailed | OrderOutOfStock | OrderFailed) -> None:
+    settlement = inventory().release(event.order_id)
+    if settlement is None:
         metrics.add_metric(name="StockReleaseSkipped", unit=MetricUnit.Count, value=1)
         return
-    publisher().publish(StockReleased.create(event.order_id, StockMovementData(items=ordered_items(order))))
+    items = ordered_items(settlement.order)
+    publisher().publish(StockReleased.create(event.order_id, StockMovementData(items=items)))
     metrics.add_metric(name="StockReleased", unit=MetricUnit.Count, value=1)
 
 
-_router = EventRouter({OrderPaymentFailed: release_and_publish, OrderOutOfStock: release_and_publish}, logger)
+_router = EventRouter(
+    {
+        OrderPaymentFailed: release_and_publish,
+        OrderOutOfStock: release_and_publish,
+        OrderFailed: release_and_publish,
+    },
+    logger,
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import timedelta
 
+from inventory.books_store import StockBooks
 from inventory.service import Inventory
+from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
+from inventory.sweep import Sweeper
 from orderflow_shared.aws import dynamodb_table
 from orderflow_shared.observability import telemetry
 from orderflow_shared.publisher import EventPublisher
@@ -31,6 +35,22 @@ def store() -> InventoryStore:
 @functools.cache
 def inventory() -> Inventory:
     return Inventory(store())
+
+
+@functools.cache
+def stock_keeping() -> StockKeeping:
+    return StockKeeping(
+        StockBooks(
+            catalogue=dynamodb_table(os.environ["CATALOGUE_TABLE"]),
+            adjustments=dynamodb_table(os.environ["ADJUSTMENTS_TABLE"]),
+        )
+    )
+
+
+@functools.cache
+def sweeper() -> Sweeper:
+    overdue_after = timedelta(seconds=int(os.environ["RESERVATION_OVERDUE_SECONDS"]))
+    return Sweeper(inventory(), store().held_reservations, overdue_after)
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""OrderOutOfStock / OrderPaymentFailed (CustomerAlertsQueue): tell the customer what happened."""
+"""OrderOutOfStock / OrderPaymentFailed / OrderFailed (CustomerAlertsQueue): tell the customer why."""
 
 from __future__ import annotations
 
@@ -9,18 +9,23 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from notifications.emails import EmailContent, out_of_stock_email, payment_failed_email
+from notifications.emails import EmailContent, order_failed_email, out_of_stock_email, payment_failed_email
 from notifications.notifier import CustomerEmail
 from notifications.runtime import IDEMPOTENCY_CONFIG, customer_notifier
 from orderflow_shared.consumer import EventRouter
 from orderflow_shared.contracts.notifications import NotificationKind
-from orderflow_shared.contracts.orders import OrderFailureData, OrderOutOfStock, OrderPaymentFailed
+from orderflow_shared.contracts.orders import (
+    OrderFailed,
+    OrderFailureData,
+    OrderOutOfStock,
+    OrderPaymentFailed,
+)
 from orderflow_shared.observability import telemetry
 
 tools = telemetry()
 logger, tracer, metrics = tools.logger, tools.tracer, tools.metrics
 
-AlertEvent = OrderOutOfStock | OrderPaymentFailed
+AlertEvent = OrderOutOfStock | OrderPaymentFailed | OrderFailed
 
 
 def _alert(
@@ -42,6 +47,7 @@ def _router() -> EventRouter:
         {
             OrderOutOfStock: _alert(NotificationKind.OUT_OF_STOCK, out_of_stock_email),
             OrderPaymentFailed: _alert(NotificationKind.PAYMENT_FAILED, payment_failed_email),
+            OrderFailed: _alert(NotificationKind.FAILED, order_failed_email),
         },
         logger,
     )

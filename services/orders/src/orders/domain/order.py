@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -32,16 +33,42 @@ class PlaceOrderRequest(Contract):
     shipping_address: ShippingAddress
 
 
+# Namespace of the order ids derived from a client's Idempotency-Key (any fixed UUID would do; it
+# must never change, or retries across a deploy would mint new orders).
+_RETRY_NAMESPACE = uuid.UUID("6f1b2c4e-93a7-4d5e-b8c1-0a2d3e4f5a6b")
+
+
 def new_order_id() -> str:
     return str(uuid.uuid4())
+
+
+def order_id_for_retries(customer_id: str, idempotency_key: str) -> str:
+    """The same order id for every request a customer sends with one Idempotency-Key.
+
+    So a client retrying after a 5xx (a crash after the order was stored, a lost response) lands on
+    the order it already placed, whatever state the first attempt left behind.
+    """
+    return str(uuid.uuid5(_RETRY_NAMESPACE, f"{customer_id}\n{idempotency_key}"))
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def new_order_record(order_id: str, request: PlaceOrderRequest, created_at: str) -> dict[str, Any]:
-    """The Orders table item for a just-received order (the payment token is never stored)."""
+# The value of ``startPending`` while an order's saga is not known to have started; the attribute
+# keys the sparse index the pending-start sweep reads, so it exists only on such orders.
+START_PENDING = "1"
+
+
+def new_order_record(
+    order_id: str, request: PlaceOrderRequest, created_at: str, execution_input: str
+) -> dict[str, Any]:
+    """The Orders table item for a just-received order, its saga not started yet.
+
+    ``executionInput`` is the exact text the saga is started with, kept only until the execution
+    exists (a retried start is idempotent only with the same name and input). It holds the payment
+    token, so it is removed as soon as the start is confirmed.
+    """
     return {
         "orderId": order_id,
         "customerId": request.customer.id,
@@ -50,9 +77,15 @@ def new_order_record(order_id: str, request: PlaceOrderRequest, created_at: str)
         "statusRank": OrderStatus.RECEIVED.rank,
         "history": {OrderStatus.RECEIVED.value: created_at},
         "createdAt": created_at,
+        "startPending": START_PENDING,
+        "executionInput": execution_input,
     }
 
 
 def workflow_input(order_id: str, request: PlaceOrderRequest) -> dict[str, Any]:
     """The order saga's execution input: everything the steps need, nothing they do not."""
     return {"orderId": order_id, **request.to_wire()}
+
+
+def workflow_input_text(order_id: str, request: PlaceOrderRequest) -> str:
+    return json.dumps(workflow_input(order_id, request), separators=(",", ":"), sort_keys=True)

@@ -9,6 +9,7 @@ from orderflow_shared.contracts import (
     Event,
     InvoiceGenerated,
     OrderCompleted,
+    OrderFailed,
     OrderOutOfStock,
     OrderPaymentFailed,
     PaymentSucceeded,
@@ -53,6 +54,8 @@ def _rule(event: Event) -> tuple[OrderStatus, dict[str, Any]]:
             return OrderStatus.OUT_OF_STOCK, {"failureReason": failure.reason}
         case OrderPaymentFailed(data=failure):
             return OrderStatus.PAYMENT_FAILED, {"failureReason": failure.reason}
+        case OrderFailed(data=failure):
+            return OrderStatus.FAILED, {"failureReason": failure.reason}
     raise ValueError(f"{type(event).__name__} does not change an order's status")
 
 
@@ -63,4 +66,5 @@ PROJECTED_EVENTS: tuple[type[Event], ...] = (
     OrderCompleted,
     OrderOutOfStock,
     OrderPaymentFailed,
+    OrderFailed,
 )

@@ -13,6 +13,7 @@ class OrderStatus(StrEnum):
     COMPLETED = "COMPLETED"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     PAYMENT_FAILED = "PAYMENT_FAILED"
+    FAILED = "FAILED"
 
     @property
     def rank(self) -> int:
@@ -25,7 +26,12 @@ class OrderStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in (OrderStatus.COMPLETED, OrderStatus.OUT_OF_STOCK, OrderStatus.PAYMENT_FAILED)
+        return self in (
+            OrderStatus.COMPLETED,
+            OrderStatus.OUT_OF_STOCK,
+            OrderStatus.PAYMENT_FAILED,
+            OrderStatus.FAILED,
+        )
 
 
 _RANKS = {
@@ -36,6 +42,7 @@ _RANKS = {
     OrderStatus.COMPLETED: 4,
     OrderStatus.OUT_OF_STOCK: 5,
     OrderStatus.PAYMENT_FAILED: 5,
+    OrderStatus.FAILED: 5,
 }
 
 

@@ -25,7 +25,7 @@ from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.observability import telemetry
 from orders.domain.order import PlaceOrderRequest
 from orders.repository import OrdersRepository
-from orders.service import OrderNotAcceptedError, OrdersService
+from orders.service import OrdersService
 from orders.workflow import OrderWorkflow
 
 tel = telemetry()
@@ -61,8 +61,8 @@ def _idempotent_per_retry_identity(function: F) -> F:
 
 
 @_idempotent_per_retry_identity
-def place_order_once(retry_identity: dict[str, Any], request: PlaceOrderRequest) -> dict[str, Any]:
-    return service.place_order(request)
+def place_order_once(retry_identity: dict[str, Any], request: PlaceOrderRequest, key: str) -> dict[str, Any]:
+    return service.place_order(request, idempotency_key=key)
 
 
 @app.post("/orders")
@@ -74,7 +74,7 @@ def create_order(
             view = service.place_order(order)
         else:
             identity = {"key": f"{order.customer.id}:{idempotency_key}", "body": order.to_wire()}
-            view = place_order_once(retry_identity=identity, request=order)
+            view = place_order_once(retry_identity=identity, request=order, key=idempotency_key)
     except IdempotencyValidationError as error:
         raise ServiceError(
             HTTPStatus.UNPROCESSABLE_ENTITY, "Idempotency-Key was already used with a different request"
@@ -82,11 +82,6 @@ def create_order(
     except IdempotencyAlreadyInProgressError as error:
         raise ServiceError(
             HTTPStatus.CONFLICT, "a request with this Idempotency-Key is in progress"
-        ) from error
-    except OrderNotAcceptedError as error:
-        tel.logger.exception("order not accepted")
-        raise ServiceError(
-            HTTPStatus.SERVICE_UNAVAILABLE, "the order could not be accepted; retry"
         ) from error
     tel.logger.set_correlation_id(view["orderId"])
     tel.logger.info("order received", extra={"order_id": view["orderId"]})

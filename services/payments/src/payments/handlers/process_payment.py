@@ -1,52 +1,26 @@
 """ProcessPayment: charges the order's customer and answers the order workflow's payment step.
 
-Rule (orderflow.orders / ProcessPayment) -> ProcessPaymentQueue -> this function. The API key is
-read from Secrets Manager (``PAYMENT_PROVIDER_SECRET_NAME``) and cached for a few minutes, so a key
-an operator rotates is picked up without a deploy.
+Rule (orderflow.orders / ProcessPayment) -> ProcessPaymentQueue -> this function.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow_shared.aws import dynamodb_table
 from orderflow_shared.consumer import EventRouter, answer_command
 from orderflow_shared.contracts import ProcessPayment
 from orderflow_shared.contracts.orders import PaymentResult
-from orderflow_shared.observability import telemetry
-from orderflow_shared.publisher import EventPublisher
 from orderflow_shared.task_token import TaskFailure, TaskReply
-from payments.ledger import DynamoDbPaymentLedger
-from payments.processing import PaymentProcessor
-from payments.provider import PaymentProviderClient
+from payments.errors import ChargeInProgress
+from payments.handlers.wiring import TELEMETRY, ledger, payment_processor, payment_reconciler
+from payments.model import PaymentStatus
 
-SECRET_MAX_AGE_SECONDS = 300
+logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
 
-tools = telemetry()
-logger, tracer, metrics = tools.logger, tools.tracer, tools.metrics
-
-
-def provider_api_key() -> str:
-    secret = parameters.get_secret(os.environ["PAYMENT_PROVIDER_SECRET_NAME"], max_age=SECRET_MAX_AGE_SECONDS)
-    key = secret.strip() if isinstance(secret, str) else ""
-    if not key:
-        raise RuntimeError("the payment provider secret holds no API key")
-    return key
-
-
-@functools.cache
-def payment_processor() -> PaymentProcessor:
-    return PaymentProcessor(
-        ledger=DynamoDbPaymentLedger(dynamodb_table(os.environ["PAYMENTS_TABLE"])),
-        provider=PaymentProviderClient(os.environ["PAYMENT_PROVIDER_URL"], api_key=provider_api_key),
-        publish=EventPublisher().publish,
-    )
+replies = TaskReply()
 
 
 def charge(command: ProcessPayment) -> PaymentResult:
@@ -59,8 +33,9 @@ def charge(command: ProcessPayment) -> PaymentResult:
     return result
 
 
-replies = TaskReply()
-answer = answer_command(charge, replies)
+# A charge key in use by another delivery is not an answer: the command goes back to SQS, by when
+# that delivery has answered (and this one then finds its task closed).
+answer = answer_command(charge, replies, redeliver_on=(ChargeInProgress,))
 
 
 def on_process_payment(command: ProcessPayment) -> None:
@@ -68,8 +43,17 @@ def on_process_payment(command: ProcessPayment) -> None:
     # to its compensation: charging now could take money for an order that has already failed.
     if not replies.heartbeat(command):
         logger.warning("payment task already closed; not charging")
+        refund_if_cancelled(command.order_id)
         return
     answer(command)
+
+
+def refund_if_cancelled(order_id: str) -> None:
+    """A delivery that charged and then crashed comes back with its task closed: if the order failed
+    meanwhile, the charge it made is refunded now rather than at the reconciler's next run."""
+    record = ledger().get(order_id)
+    if record is not None and record.status is PaymentStatus.CANCELLED:
+        payment_reconciler().reconcile(record)
 
 
 router = EventRouter({ProcessPayment: on_process_payment}, logger)

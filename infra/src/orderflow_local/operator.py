@@ -1,0 +1,124 @@
+"""Operator commands against the running local system.
+
+``python -m orderflow_local.operator redrive <orderId>`` (``make redrive ORDER=<orderId>``)
+resumes a stalled order: it finds the order saga's state machine on the local AWS (the one whose
+name starts with ``orderflow-orders-``; endpoint ``http://127.0.0.1:$ORDERFLOW_AWS_PORT``, default
+4566), and calls RedriveExecution on the order's execution, which is named after the order id.
+On AWS the same call resumes a FAILED, TIMED_OUT or ABORTED execution from the step that failed.
+
+Prints the redrive's result as JSON. Exit status: 0 redriven; 2 the order cannot be redriven (no
+execution for it, not redrivable, not an order id, no saga deployed) or bad arguments; 1 the local
+AWS did not answer or refused for another reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from typing import Any, Final
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orderflow_local.settings import REGION
+
+SAGA_PREFIX: Final = "orderflow-orders-"
+EXIT_REFUSED: Final = 2
+EXIT_UNAVAILABLE: Final = 1
+
+# Step Functions execution names: 1-80 characters, none of whitespace or these.
+_EXECUTION_NAME: Final = re.compile(r"[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/]{1,80}")
+
+
+class OperatorError(Exception):
+    """A request the operator must fix, reported with its exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def stepfunctions_client() -> Any:
+    port = os.environ.get("ORDERFLOW_AWS_PORT", "4566")
+    return boto3.client(  # type: ignore[call-overload]
+        "stepfunctions",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the local AWS takes any credentials
+    )
+
+
+def order_saga_arn(sfn: Any) -> str:
+    machines = [
+        machine["stateMachineArn"]
+        for page in sfn.get_paginator("list_state_machines").paginate()
+        for machine in page["stateMachines"]
+        if machine["name"].startswith(SAGA_PREFIX)
+    ]
+    if not machines:
+        raise OperatorError(f"no state machine named {SAGA_PREFIX}*: is the system running (make run)?")
+    if len(machines) > 1:
+        raise OperatorError(f"more than one order saga: {', '.join(machines)}")
+    return machines[0]
+
+
+def check_order_id(order_id: str) -> None:
+    # Anything else could not name an execution; refuse it before asking the local AWS.
+    if not _EXECUTION_NAME.fullmatch(order_id):
+        raise OperatorError(f"not an order id: {order_id!r}")
+
+
+def execution_arn(state_machine_arn: str, order_id: str) -> str:
+    """The order's execution: the saga starts one per order, named after the order id."""
+    if ":stateMachine:" not in state_machine_arn:
+        raise OperatorError(f"not a state machine ARN: {state_machine_arn}")
+    check_order_id(order_id)
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{order_id}"
+
+
+def redrive(sfn: Any, order_id: str) -> dict[str, Any]:
+    check_order_id(order_id)
+    arn = execution_arn(order_saga_arn(sfn), order_id)
+    try:
+        response = sfn.redrive_execution(executionArn=arn)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        if code == "ExecutionDoesNotExist":
+            raise OperatorError(f"order {order_id} has no execution (no such order?): {arn}") from error
+        if code == "ExecutionNotRedrivable":
+            raise OperatorError(f"order {order_id} cannot be redriven: {message}") from error
+        raise OperatorError(f"RedriveExecution failed: {code}: {message}", EXIT_UNAVAILABLE) from error
+    return {"orderId": order_id, "executionArn": arn, "redriveDate": str(response["redriveDate"])}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m orderflow_local.operator", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("redrive", help="resume a stalled order's execution from its failed step")
+    command.add_argument("order_id", metavar="orderId")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)  # exits with 2 on bad arguments
+    try:
+        result = redrive(stepfunctions_client(), arguments.order_id)
+    except OperatorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.status
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: the local AWS did not answer: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

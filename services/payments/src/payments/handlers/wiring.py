@@ -1,0 +1,67 @@
+"""What every payments handler shares: its telemetry and the objects kept for the container's life.
+
+Names and settings come from the environment that template.yaml sets; the objects are built on
+first use, so importing a handler needs no AWS configuration. The provider's API key is read from
+Secrets Manager (``PAYMENT_PROVIDER_SECRET_NAME``) and cached for a few minutes, so a key an
+operator rotates is picked up without a deploy.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from aws_lambda_powertools.utilities import parameters
+
+from orderflow_shared.aws import dynamodb_table
+from orderflow_shared.observability import telemetry
+from orderflow_shared.publisher import EventPublisher
+from payments.ledger import DynamoDbPaymentLedger
+from payments.processing import PaymentProcessor
+from payments.provider import PaymentProviderClient, timeout_from
+from payments.reconciliation import PaymentReconciler
+
+SECRET_MAX_AGE_SECONDS = 300
+
+# The Powertools logger is named after POWERTOOLS_SERVICE_NAME ("payments"), so the domain's
+# module loggers (payments.*) propagate to it and share its JSON format and correlation id.
+TELEMETRY = telemetry()
+
+
+def provider_api_key() -> str:
+    secret = parameters.get_secret(os.environ["PAYMENT_PROVIDER_SECRET_NAME"], max_age=SECRET_MAX_AGE_SECONDS)
+    key = secret.strip() if isinstance(secret, str) else ""
+    if not key:
+        raise RuntimeError("the payment provider secret holds no API key")
+    return key
+
+
+@functools.cache
+def ledger() -> DynamoDbPaymentLedger:
+    return DynamoDbPaymentLedger(dynamodb_table(os.environ["PAYMENTS_TABLE"]))
+
+
+@functools.cache
+def provider() -> PaymentProviderClient:
+    return PaymentProviderClient(
+        os.environ["PAYMENT_PROVIDER_URL"], api_key=provider_api_key, timeout=timeout_from(os.environ)
+    )
+
+
+@functools.cache
+def publisher() -> EventPublisher:
+    return EventPublisher()
+
+
+@functools.cache
+def payment_reconciler() -> PaymentReconciler:
+    return PaymentReconciler(ledger(), provider(), publisher().publish)
+
+
+@functools.cache
+def payment_processor() -> PaymentProcessor:
+    return PaymentProcessor(ledger(), provider(), publisher().publish, payment_reconciler().reconcile)
+
+
+CACHED = (ledger, provider, publisher, payment_reconciler, payment_processor)
+"""Every object above, for tests that build them afresh in each fake AWS."""
