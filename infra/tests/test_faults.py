@@ -134,9 +134,7 @@ CLAIMER = textwrap.dedent(
 def test_times_is_shared_by_processes_firing_at_the_same_time(plan: Path) -> None:
     faults.arm(plan, {"id": "shared", "point": "deliver", "action": "pause", "seconds": 1, "times": 7})
     claimers = [
-        subprocess.Popen(  # noqa: S603 - this interpreter, running the script above
-            [sys.executable, "-c", CLAIMER, str(plan), "100"], stdout=subprocess.PIPE, text=True
-        )
+        subprocess.Popen([sys.executable, "-c", CLAIMER, str(plan), "100"], stdout=subprocess.PIPE, text=True)
         for _ in range(4)
     ]
     outputs = [claimer.communicate(timeout=60)[0] for claimer in claimers]

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.support.local_stack import LocalStack, http
 
-TERMINAL = {"COMPLETED", "OUT_OF_STOCK", "PAYMENT_FAILED"}
+TERMINAL = {"COMPLETED", "OUT_OF_STOCK", "PAYMENT_FAILED", "FAILED"}
 
 SHIPPING_ADDRESS = {
     "name": "Ana Silva",
@@ -38,9 +38,11 @@ def inventory(stack: LocalStack, sku: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def order_body(sku: str, quantity: int, token: str, email: str = "ana@example.com") -> dict[str, Any]:
+def order_body(
+    sku: str, quantity: int, token: str, email: str = "ana@example.com", customer_id: str = "c-1"
+) -> dict[str, Any]:
     return {
-        "customer": {"id": "c-1", "email": email},
+        "customer": {"id": customer_id, "email": email},
         "items": [{"sku": sku, "quantity": quantity}],
         "payment": {"token": token},
         "shippingAddress": SHIPPING_ADDRESS,

@@ -34,7 +34,7 @@ SETTLED = ("OutOfStock", "order already settled")
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def reserve(order_id: str, quantity: int = 2, token: str = "tok-late") -> ReserveStock:  # noqa: S107 (a fake task token)
+def reserve(order_id: str, quantity: int = 2, token: str = "tok-late") -> ReserveStock:
     items = [OrderItem(sku="KB-001", quantity=quantity)]
     return ReserveStock.create(order_id, ReserveStockData(items=items), task_token=token)
 

@@ -16,7 +16,7 @@ from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, Workflo
 pytestmark = pytest.mark.usefixtures("aws")
 
 
-def command(order_id: str, *lines: tuple[str, int], token: str = "tok-1") -> ReserveStock:  # noqa: S107 (a fake task token)
+def command(order_id: str, *lines: tuple[str, int], token: str = "tok-1") -> ReserveStock:
     items = [OrderItem(sku=sku, quantity=quantity) for sku, quantity in lines]
     return ReserveStock.create(order_id, ReserveStockData(items=items), task_token=token)
 
