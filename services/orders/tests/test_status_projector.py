@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
 from types import ModuleType
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from orderflow_shared.contracts import (
     InvoiceGenerated,
@@ -19,7 +21,7 @@ from orderflow_shared.contracts.invoicing import InvoiceGeneratedData
 from orderflow_shared.contracts.orders import OrderFailureData
 from orderflow_shared.contracts.payments import PaymentSucceededData
 from orderflow_shared.contracts.values import Customer, PricedLine, PricedOrder
-from orderflow_shared.testing import FakeLambdaContext, sqs_event
+from orderflow_shared.testing import FakeLambdaContext, aws_event, sqs_event
 from orders.domain.order import PlaceOrderRequest, new_order_record, now_iso
 
 REQUEST = PlaceOrderRequest.model_validate(
@@ -161,3 +163,18 @@ def test_moving_on_clears_a_stall_and_a_late_event_does_not(
     projector.handler(sqs_event(invoiced), FakeLambdaContext())
     item = orders_table.get_item(Key={"orderId": order_id})["Item"]
     assert (item["status"], "stalled" in item) == ("INVOICED", False)
+
+
+def test_only_the_owning_service_moves_the_status(
+    projector: ModuleType, orders_table: Any, order_id: str
+) -> None:
+    """G6: a StockReserved that does not come from inventory is refused (and kept for the DLQ)."""
+    forged = aws_event(
+        "orderflow.payments", "StockReserved", StockReserved.create(order_id, PRICED).to_wire()
+    )
+    event = sqs_event(json.dumps(forged))
+
+    with pytest.raises(BatchProcessingError, match="no handler for source='orderflow.payments'"):
+        projector.handler(event, FakeLambdaContext())
+
+    assert orders_table.get_item(Key={"orderId": order_id})["Item"]["status"] == "RECEIVED"
