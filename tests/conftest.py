@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from orderflow_local import faults
 from tests.support.local_stack import LocalStack, start_local_stack
+from tests.support.scenario import Scenario
 
 # Scales the workflow's Retry/Timeout policy (payment retries 5 s, 10 s, 20 s) and queue
 # visibility timeouts, so the real policies run in a fraction of their wall-clock time.
@@ -31,3 +33,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         assert running.dead_letters() == {}, running.log_tail()
     finally:
         running.stop()
+
+
+@pytest.fixture
+def scenario(stack: LocalStack) -> Iterator[Scenario]:
+    """One order's world: its own SKU (10 units) and customer; faults it arms are disarmed after."""
+    yield Scenario(stack).stock(available=10)
+    faults.disarm(stack.fault_plan)

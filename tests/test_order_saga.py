@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from pypdf import PdfReader
@@ -127,8 +128,24 @@ def test_a_flaky_provider_succeeds_after_one_retry(stack: LocalStack) -> None:
         {"customer": {"id": "c-1", "email": "ana@example.com"}, "items": []},
         {**order_body("KB-001", 0, "tok_visa")},
         {**order_body("KB-001", 1, "tok_visa"), "totalAmount": 1},
+        # The body must be one JSON object: an array holding a valid order is not one.
+        json.dumps([order_body("KB-001", 1, "tok_visa")]).encode(),
+        b'"x"',
+        b"1",
+        b"null",
+        b"true",
     ],
-    ids=["malformed-json", "no-items", "zero-quantity", "client-price"],
+    ids=[
+        "malformed-json",
+        "no-items",
+        "zero-quantity",
+        "client-price",
+        "array",
+        "string",
+        "number",
+        "null",
+        "true",
+    ],
 )
 def test_an_invalid_order_is_refused_and_creates_nothing(stack: LocalStack, body: object) -> None:
     orders_table = _orders_table(stack)

@@ -11,21 +11,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from orderflow_local import faults
 from tests.support.guarantees import invoice_objects
-from tests.support.local_stack import REPO_ROOT, LocalStack, http
+from tests.support.local_stack import REPO_ROOT, http
 from tests.support.saga import wait_until
 from tests.support.scenario import Scenario
-
-
-@pytest.fixture
-def scenario(stack: LocalStack) -> Iterator[Scenario]:
-    yield Scenario(stack).stock(available=10)
-    faults.disarm(stack.fault_plan)
 
 
 def executions_of(scenario: Scenario) -> list[str]:

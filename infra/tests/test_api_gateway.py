@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +94,41 @@ def test_unknown_paths_and_methods_are_refused(gateway: tuple[LocalApiGateway, E
 def test_health_answers_503_until_the_system_is_ready(gateway: tuple[LocalApiGateway, EchoFunction]) -> None:
     server, _ = gateway
     assert call(f"{server.url}/health")[0] == 503
+
+
+def test_a_method_no_route_serves_is_405_naming_the_allowed_ones(
+    gateway: tuple[LocalApiGateway, EchoFunction],
+) -> None:
+    server, echo = gateway
+    server.add_route("GET", "/orders/{orderId}/items", echo)  # type: ignore[arg-type]
+    for method in ("PUT", "DELETE", "PATCH", "TRACE", "QUERY"):
+        status, headers, body = call(f"{server.url}/orders/o-1/items", method)
+        assert (status, headers["Allow"]) == (405, "GET, POST"), method
+        assert json.loads(body) == {"message": f"{method} not allowed on /orders/o-1/items"}
+    assert echo.events == []
+
+
+def test_the_openapi_document_is_served_with_the_gateway_as_its_server(tmp_path: Path) -> None:
+    document = tmp_path / "openapi.json"
+    document.write_text(json.dumps({"openapi": "3.1.0", "servers": [{"url": "/"}], "paths": {}}))
+    gateway = LocalApiGateway("127.0.0.1", 0, lambda: (True, {}), document)
+    gateway.start()
+    try:
+        status, headers, body = call(f"{gateway.url}/openapi.json")
+        document.write_text(json.dumps({"openapi": "3.1.0", "paths": {"/x": {}}}))
+        again = json.loads(call(f"{gateway.url}/openapi.json")[2])
+    finally:
+        gateway.stop()
+
+    assert (status, headers["Content-Type"]) == (200, "application/json")
+    assert json.loads(body) == {
+        "openapi": "3.1.0",
+        "servers": [{"url": gateway.url, "description": "the local gateway"}],
+        "paths": {},
+    }
+    assert again["paths"] == {"/x": {}}  # read on every request: a regenerated document is served at once
+
+
+def test_without_a_document_there_is_no_openapi_route(gateway: tuple[LocalApiGateway, EchoFunction]) -> None:
+    server, _ = gateway
+    assert call(f"{server.url}/openapi.json")[0] == 404

@@ -1,18 +1,23 @@
 """Each moto gap shown on stock moto, and the AWS behaviour with orderflow_local.moto_compat applied.
 
 Everything runs in-process under ``mock_aws``: moto's Step Functions interpreter calls EventBridge
-through the same in-process stub, so no socket is opened (except by the one gap test that shows
-what moto's server answers on 127.0.0.1). The gap tests use real-time waits of at most a second or
-two; the fixed tests run with a time scale of 0.01.
+through the same in-process stub, so no socket is opened, except by the tests that need moto's
+server on 127.0.0.1: the gap test that shows what it answers to RedriveExecution, and the DynamoDB
+tests, whose requests race in the server's threads. The gap tests use real-time waits of at most a
+second or two; the fixed tests run with a time scale of 0.01.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import copy
 import datetime
 import functools
 import itertools
 import json
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,12 +29,16 @@ import moto
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_events,
 )
 
 from orderflow_local import moto_compat
+from orderflow_local.moto_compat.time_scale import _CLOCK
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,7 +62,7 @@ class Aws:
 def restore_moto_compat() -> Iterator[None]:
     # Leave the patches as the test found them, whatever it applied or reverted.
     was_applied = all(fix.applied for fix in moto_compat.FIXES)
-    scale = moto_compat._CLOCK.scale
+    scale = _CLOCK.scale
     yield
     moto_compat.revert()
     if was_applied:
@@ -1305,6 +1314,617 @@ def test_a_rule_with_a_schedule_and_a_pattern_receives_what_its_pattern_matches(
 
 
 # ---------------------------------------------------------------------------------------------
+# Fixes 12 and 13: an SES configuration set reports each email it sends on the default bus
+# ---------------------------------------------------------------------------------------------
+
+SENDER = "orders@orderflow.example"
+CONFIGURATION_SET = "emails"
+EVENTBRIDGE_ON_SEND = {
+    "Enabled": True,
+    "MatchingEventTypes": ["SEND"],
+    "EventBridgeDestination": {"EventBusArn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"},
+}
+
+
+@dataclass(frozen=True)
+class Ses:
+    v1: Any
+    v2: Any
+    reports_url: str  # the queue of a default-bus rule on every SES event
+
+    def send(self, **request: Any) -> str:
+        """Sends an email with the configuration set; a field given as None is left out."""
+        defaults = {
+            "Source": SENDER,
+            "Destination": {"ToAddresses": ["ana@example.com"], "CcAddresses": ["ops@example.com"]},
+            "Message": {"Subject": {"Data": "Your order"}, "Body": {"Text": {"Data": "Thanks"}}},
+            "ConfigurationSetName": CONFIGURATION_SET,
+        }
+        fields = {name: value for name, value in {**defaults, **request}.items() if value is not None}
+        message_id: str = self.v1.send_email(**fields)["MessageId"]
+        return message_id
+
+    def add_destination(self, name: str = "to-eventbridge", **destination: Any) -> None:
+        self.v2.create_configuration_set_event_destination(
+            ConfigurationSetName=CONFIGURATION_SET,
+            EventDestinationName=name,
+            EventDestination={**EVENTBRIDGE_ON_SEND, **destination},
+        )
+
+
+@pytest.fixture
+def ses(aws: Aws) -> Ses:
+    v1, v2 = boto3.client("ses", region_name=REGION), boto3.client("sesv2", region_name=REGION)
+    v1.verify_email_identity(EmailAddress=SENDER)
+    v2.create_configuration_set(ConfigurationSetName=CONFIGURATION_SET)
+    reports_url = aws.sqs.create_queue(QueueName="ses-reports")["QueueUrl"]
+    reports_arn = aws.sqs.get_queue_attributes(QueueUrl=reports_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    aws.events.put_rule(Name="ses-reports", EventPattern=json.dumps({"source": ["aws.ses"]}))
+    aws.events.put_targets(Rule="ses-reports", Targets=[{"Id": "reports", "Arn": reports_arn}])
+    return Ses(v1=v1, v2=v2, reports_url=reports_url)
+
+
+def test_event_destinations_are_not_implemented_on_unpatched_moto(ses: Ses, unpatched: None) -> None:
+    with pytest.raises(NotImplementedError):
+        ses.add_destination()
+    with pytest.raises(NotImplementedError):
+        ses.v2.get_configuration_set_event_destinations(ConfigurationSetName=CONFIGURATION_SET)
+
+
+@pytest.mark.enable_socket
+def test_moto_server_routes_event_destinations(patched: None) -> None:
+    # The local runtime talks to moto's server, whose routes come from each service's url paths.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        v2 = boto3.client(
+            "sesv2",
+            endpoint_url=f"http://{host}:{port}",
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        v2.create_configuration_set(ConfigurationSetName=CONFIGURATION_SET)
+        Ses(v1=None, v2=v2, reports_url="").add_destination()
+
+        listed = v2.get_configuration_set_event_destinations(ConfigurationSetName=CONFIGURATION_SET)
+    finally:
+        server.stop()
+
+    assert listed["EventDestinations"] == [{"Name": "to-eventbridge", **EVENTBRIDGE_ON_SEND}]
+
+
+def test_an_eventbridge_destination_is_added_to_its_configuration_set(ses: Ses, patched: None) -> None:
+    ses.add_destination()
+    ses.add_destination("disabled", Enabled=False)
+
+    listed = ses.v2.get_configuration_set_event_destinations(ConfigurationSetName=CONFIGURATION_SET)
+
+    assert listed["EventDestinations"] == [
+        {"Name": "to-eventbridge", **EVENTBRIDGE_ON_SEND},
+        {"Name": "disabled", **EVENTBRIDGE_ON_SEND, "Enabled": False},
+    ]
+
+
+def test_a_destination_of_an_unknown_set_a_taken_name_or_another_bus_is_refused(
+    ses: Ses, patched: None
+) -> None:
+    ses.add_destination()
+    custom_bus = {"EventBusArn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{BUS}"}
+
+    with pytest.raises(ses.v2.exceptions.NotFoundException):
+        ses.v2.create_configuration_set_event_destination(
+            ConfigurationSetName="no-such-set", EventDestinationName="x", EventDestination=EVENTBRIDGE_ON_SEND
+        )
+    with pytest.raises(ses.v2.exceptions.AlreadyExistsException):
+        ses.add_destination()
+    with pytest.raises(ses.v2.exceptions.BadRequestException):
+        ses.add_destination("custom-bus", EventBridgeDestination=custom_bus)
+
+
+def test_no_email_sent_event_on_unpatched_moto(aws: Aws, ses: Ses, unpatched: None) -> None:
+    # moto's v1 SendEmail takes a set that does not exist and tags SES refuses, and reports nothing.
+    ses.send()
+    ses.send(ConfigurationSetName="no-such-set", Tags=[{"Name": "order id", "Value": "o/1"}])
+
+    assert next_message(aws, ses.reports_url, timeout=0.3) is None
+
+
+def test_an_email_sent_with_the_set_is_reported_on_the_default_bus(aws: Aws, ses: Ses, patched: None) -> None:
+    ses.add_destination()
+    before = datetime.datetime.now(tz=datetime.UTC).replace(microsecond=0)
+
+    message_id = ses.send(
+        Tags=[{"Name": "order_id", "Value": "o-1"}, {"Name": "category", "Value": "failure"}]
+    )
+
+    event = next_message(aws, ses.reports_url)
+    assert event is not None
+    assert (event["source"], event["detail-type"]) == ("aws.ses", "Email Sent")
+    assert (event["account"], event["region"], event["version"]) == (ACCOUNT, REGION, "0")
+    assert event["resources"] == [f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{CONFIGURATION_SET}"]
+    mail = event["detail"]["mail"]
+    sent_at = datetime.datetime.strptime(mail["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.UTC
+    )
+    assert before <= sent_at <= datetime.datetime.now(tz=datetime.UTC)
+    assert event["detail"] == {
+        "eventType": "Send",
+        "mail": {
+            "timestamp": mail["timestamp"],
+            "source": SENDER,
+            "sourceArn": f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{SENDER}",
+            "sendingAccountId": ACCOUNT,
+            "messageId": message_id,
+            "destination": ["ana@example.com", "ops@example.com"],
+            "headersTruncated": False,
+            "headers": [
+                {"name": "From", "value": SENDER},
+                {"name": "To", "value": "ana@example.com"},
+                {"name": "Cc", "value": "ops@example.com"},
+                {"name": "Subject", "value": "Your order"},
+                {"name": "MIME-Version", "value": "1.0"},
+            ],
+            "commonHeaders": {
+                "from": [SENDER],
+                "to": ["ana@example.com"],
+                "messageId": message_id,
+                "subject": "Your order",
+                "cc": ["ops@example.com"],
+            },
+            "tags": {
+                "ses:configuration-set": [CONFIGURATION_SET],
+                "ses:source-ip": ["127.0.0.1"],
+                "ses:from-domain": ["orderflow.example"],
+                "order_id": ["o-1"],
+                "category": ["failure"],
+            },
+        },
+        "send": {},
+    }
+    assert next_message(aws, ses.reports_url, timeout=0.2) is None  # one event per email
+
+
+def test_only_an_enabled_eventbridge_destination_for_send_reports_an_email_of_its_set(
+    aws: Aws, ses: Ses, patched: None
+) -> None:
+    ses.add_destination("disabled", Enabled=False)
+    ses.add_destination("deliveries-only", MatchingEventTypes=["DELIVERY"])
+    ses.send()
+    ses.v2.create_configuration_set(ConfigurationSetName="other")
+    ses.send(ConfigurationSetName="other")
+
+    ses.add_destination("reporting")
+    ses.send(ConfigurationSetName=None)  # an email sent without the set
+
+    assert next_message(aws, ses.reports_url, timeout=0.3) is None
+
+
+def test_an_unknown_set_or_a_tag_ses_refuses_fails_the_send_and_reports_nothing(
+    aws: Aws, ses: Ses, patched: None
+) -> None:
+    ses.add_destination()
+
+    with pytest.raises(ses.v1.exceptions.ConfigurationSetDoesNotExistException):
+        ses.send(ConfigurationSetName="no-such-set")
+    for tag in ({"Name": "order id", "Value": "o-1"}, {"Name": "order_id", "Value": "o/1"}):
+        with pytest.raises(ClientError, match="InvalidParameterValue"):
+            ses.send(Tags=[tag])
+    with pytest.raises(ses.v1.exceptions.MessageRejected):
+        ses.send(Source="someone@unverified.example")
+
+    assert next_message(aws, ses.reports_url, timeout=0.3) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Fix 11: atomic DynamoDB requests and transactions
+# ---------------------------------------------------------------------------------------------
+
+# These run against moto's threaded server, as the local runtime does: each request has its own
+# thread. A Pause stops one request at a chosen point inside moto, so that another request runs in
+# the window the first one leaves; the stress tests switch threads every 10 µs (instead of every
+# 5 ms) so that races show within a few rounds.
+
+STOCK = "stock"
+RESERVATIONS = "reservations"
+
+DynamoDB = Callable[[], Any]
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[DynamoDB]:
+    """A factory of clients (one per thread) of a fresh threaded moto server with two tables."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+
+    def client() -> Any:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://{host}:{port}",
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=botocore.config.Config(retries={"max_attempts": 0}),
+        )
+
+    setup = client()
+    for table, key in ((STOCK, "sku"), (RESERVATIONS, "orderId")):
+        setup.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    try:
+        yield client
+    finally:
+        # The server shares moto's backends with the in-process tests.
+        for table in (STOCK, RESERVATIONS):
+            setup.delete_table(TableName=table)
+        server.stop()
+
+
+@pytest.fixture
+def busy_switching() -> Iterator[None]:
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(interval)
+
+
+class Pause:
+    """Holds the first thread that reaches it until released (at most 5 s); others pass."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            first = not self.reached.is_set()
+            self.reached.set()
+        if first:
+            self._released.wait(5)
+
+    def release(self) -> None:
+        self._released.set()
+
+
+def pause_in(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, when: Callable[..., bool]) -> Pause:
+    """Makes ``owner.name`` stop at a Pause when ``when`` holds for its arguments."""
+    pause = Pause()
+    original = getattr(owner, name)
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        if when(*args, **kwargs):
+            pause()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, paused, raising=False)
+    return pause
+
+
+def stock_of(client: Any, sku: str) -> dict[str, int]:
+    item = client.get_item(TableName=STOCK, Key={"sku": {"S": sku}}, ConsistentRead=True)["Item"]
+    return {name: int(value["N"]) for name, value in item.items() if "N" in value}
+
+
+def put_stock(client: Any, sku: str, available: int) -> None:
+    client.put_item(
+        TableName=STOCK,
+        Item={"sku": {"S": sku}, "available": {"N": str(available)}, "reserved": {"N": "0"}},
+    )
+
+
+def reserve_one(client: Any, order_id: str, sku: str) -> str:
+    """The saga's reservation: record the order and take a unit if one is left. Returns the outcome."""
+    try:
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": RESERVATIONS,
+                        "Item": {"orderId": {"S": order_id}, "sku": {"S": sku}},
+                        "ConditionExpression": "attribute_not_exists(orderId)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": STOCK,
+                        "Key": {"sku": {"S": sku}},
+                        "UpdateExpression": "SET available = available - :one, reserved = reserved + :one",
+                        "ConditionExpression": "available >= :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+            ]
+        )
+    except ClientError as error:
+        if error.response["ResponseMetadata"]["HTTPStatusCode"] >= 500:
+            return "HTTP 500"
+        reasons = error.response.get("CancellationReasons", [])
+        return str([reason["Code"] for reason in reasons] or error.response["Error"]["Code"])
+    return "reserved"
+
+
+def reservations(client: Any) -> set[str]:
+    items = client.scan(TableName=RESERVATIONS, ConsistentRead=True)["Items"]
+    return {item["orderId"]["S"] for item in items}
+
+
+def write_during_a_failed_transaction(dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Stops a transaction whose condition on item A fails once it has started, updates item B
+    (same table) meanwhile, and returns the transaction's outcome."""
+    client = dynamodb()
+    put_stock(client, "A", 0)
+    put_stock(client, "B", 0)
+    pause = pause_in(
+        monkeypatch, Table, "get_item", lambda table, hash_key, *_: hash_key == DynamoType({"S": "A"})
+    )
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        transaction = pool.submit(reserve_one, dynamodb(), "o-1", "A")
+        assert pause.reached.wait(5)
+        restock = pool.submit(
+            dynamodb().update_item,
+            TableName=STOCK,
+            Key={"sku": {"S": "B"}},
+            UpdateExpression="SET available = available + :units",
+            ExpressionAttributeValues={":units": {"N": "7"}},
+        )
+        # Stock moto writes B while the transaction waits; with the fix the write waits instead.
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            restock.result(timeout=0.5)
+        pause.release()
+        outcome = transaction.result(timeout=10)
+        restock.result(timeout=10)
+    assert stock_of(client, "A")["available"] == 0
+    return outcome
+
+
+def race_for_the_last_unit(dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Stops the first of two reservations of the last unit between its condition check and its
+    write, runs the second one meanwhile, and returns both outcomes."""
+    client = dynamodb()
+    put_stock(client, "X", 1)
+    pause = pause_in(monkeypatch, UpdateExpressionExecutor, "execute", lambda *_: True)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(reserve_one, dynamodb(), "o-1", "X")
+        assert pause.reached.wait(5)
+        second = pool.submit(reserve_one, dynamodb(), "o-2", "X")
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            second.result(timeout=0.5)
+        pause.release()
+        return [first.result(timeout=10), second.result(timeout=10)]
+
+
+def put_during_a_table_copy(dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Stops a reservation at the first attribute value it deep-copies, puts a new item into the
+    table meanwhile, and returns the outcomes of the reservation and the put."""
+    client = dynamodb()
+    put_stock(client, "X", 1)
+    pause = Pause()
+
+    def pausing_deepcopy(value: DynamoType, memo: dict[int, Any]) -> DynamoType:
+        pause()
+        clone = object.__new__(DynamoType)
+        clone.__dict__.update(copy.deepcopy(value.__dict__, memo))
+        return clone
+
+    monkeypatch.setattr(DynamoType, "__deepcopy__", pausing_deepcopy, raising=False)
+
+    def put_new_item() -> str:
+        put_stock(dynamodb(), "Y", 5)
+        return "put"
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        reservation = pool.submit(reserve_one, dynamodb(), "o-1", "X")
+        assert pause.reached.wait(5)
+        put = pool.submit(put_new_item)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            put.result(timeout=0.5)
+        pause.release()
+        return [reservation.result(timeout=10), put.result(timeout=10)]
+
+
+@pytest.mark.enable_socket
+def test_a_failed_transaction_loses_a_concurrent_write_on_unpatched_moto(
+    dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch, unpatched: None
+) -> None:
+    outcome = write_during_a_failed_transaction(dynamodb, monkeypatch)
+
+    assert outcome == "['None', 'ConditionalCheckFailed']"
+    # The update of B was answered 200, then the cancelled transaction put its copy of the table back.
+    assert stock_of(dynamodb(), "B")["available"] == 0
+
+
+@pytest.mark.enable_socket
+def test_a_failed_transaction_keeps_a_concurrent_write(
+    dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch, patched: None
+) -> None:
+    outcome = write_during_a_failed_transaction(dynamodb, monkeypatch)
+
+    assert outcome == "['None', 'ConditionalCheckFailed']"
+    client = dynamodb()
+    assert stock_of(client, "B")["available"] == 7
+    assert reservations(client) == set()
+
+
+@pytest.mark.enable_socket
+def test_two_transactions_both_take_the_last_unit_on_unpatched_moto(
+    dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch, unpatched: None
+) -> None:
+    outcomes = race_for_the_last_unit(dynamodb, monkeypatch)
+
+    # Both passed "available >= 1" and computed their counts from the same read: two reservations
+    # hold the one unit, and the stock shows it taken once.
+    assert outcomes == ["reserved", "reserved"]
+    client = dynamodb()
+    assert reservations(client) == {"o-1", "o-2"}
+    assert stock_of(client, "X") == {"available": 0, "reserved": 1}
+
+
+@pytest.mark.enable_socket
+def test_a_transaction_checks_its_condition_and_writes_as_one_step(
+    dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch, patched: None
+) -> None:
+    outcomes = race_for_the_last_unit(dynamodb, monkeypatch)
+
+    assert outcomes == ["reserved", "['None', 'ConditionalCheckFailed']"]
+    client = dynamodb()
+    assert stock_of(client, "X") == {"available": 0, "reserved": 1}
+    assert reservations(client) == {"o-1"}
+
+
+@pytest.mark.enable_socket
+def test_a_write_during_a_transactions_table_copy_is_a_server_error_on_unpatched_moto(
+    dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch, unpatched: None
+) -> None:
+    outcomes = put_during_a_table_copy(dynamodb, monkeypatch)
+
+    # "RuntimeError: dictionary changed size during iteration" while copying the stock table.
+    assert outcomes == ["HTTP 500", "put"]
+
+
+@pytest.mark.enable_socket
+def test_a_write_during_a_transaction_waits_for_it(
+    dynamodb: DynamoDB, monkeypatch: pytest.MonkeyPatch, patched: None
+) -> None:
+    outcomes = put_during_a_table_copy(dynamodb, monkeypatch)
+
+    assert outcomes == ["reserved", "put"]
+    client = dynamodb()
+    assert stock_of(client, "X") == {"available": 0, "reserved": 1}
+    assert stock_of(client, "Y") == {"available": 5, "reserved": 0}
+
+
+@pytest.mark.enable_socket
+def test_a_transaction_whose_write_fails_puts_back_only_what_it_wrote(
+    dynamodb: DynamoDB, patched: None
+) -> None:
+    # Not a moto gap (moto restores whole tables): the fix's own rollback, for a write that fails
+    # after its condition passed and the entries before it were written.
+    client = dynamodb()
+    client.update_table(
+        TableName=STOCK, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    )
+    put_stock(client, "A", 3)
+    client.put_item(TableName=STOCK, Item={"sku": {"S": "B"}, "available": {"S": "not a number"}})
+
+    with pytest.raises(ClientError) as failed:
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": STOCK, "Item": {"sku": {"S": "A"}, "available": {"N": "99"}}}},
+                {"Put": {"TableName": RESERVATIONS, "Item": {"orderId": {"S": "o-1"}}}},
+                {
+                    "Update": {
+                        "TableName": STOCK,
+                        "Key": {"sku": {"S": "B"}},
+                        "UpdateExpression": "SET available = available - :one",
+                        "ConditionExpression": "attribute_exists(available)",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+            ]
+        )
+
+    assert failed.value.response["Error"]["Code"] == "ValidationException"
+    assert stock_of(client, "A") == {"available": 3, "reserved": 0}
+    assert reservations(client) == set()
+    streams = boto3.client(
+        "dynamodbstreams",
+        endpoint_url=client.meta.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    stream_arn = client.describe_table(TableName=STOCK)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [record["eventName"] for record in records] == ["INSERT", "INSERT"]
+
+
+def race_round(clients: list[Any], round_: int) -> list[str]:
+    """Two reservations of X, released at the same instant."""
+    start_together = threading.Barrier(2)
+
+    def reserve(racer: int) -> str:
+        start_together.wait()
+        return reserve_one(clients[racer], f"o-{round_}-{racer}", "X")
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return list(pool.map(reserve, range(2)))
+
+
+@pytest.mark.enable_socket
+def test_racing_reservations_of_the_last_unit_never_both_succeed(
+    dynamodb: DynamoDB, busy_switching: None, patched: None
+) -> None:
+    client = dynamodb()
+    clients = [dynamodb(), dynamodb()]
+    broken = []
+    for round_ in range(100):
+        put_stock(client, "X", 1)
+        outcomes = race_round(clients, round_)
+        taken = {f"o-{round_}-{racer}" for racer in range(2) if outcomes[racer] == "reserved"}
+        stock = stock_of(client, "X")
+        stored = {order for order in reservations(client) if order.startswith(f"o-{round_}-")}
+        if len(taken) != 1 or stock != {"available": 0, "reserved": 1} or stored != taken:
+            broken.append((round_, outcomes, stock, sorted(stored)))
+
+    assert broken == []
+
+
+@pytest.mark.enable_socket
+def test_concurrent_transactions_and_scans_never_fail(
+    dynamodb: DynamoDB, busy_switching: None, patched: None
+) -> None:
+    writers, orders_each, units = 8, 25, 150
+    put_stock(dynamodb(), "X", units)
+    done = threading.Event()
+    scan_failures: list[str] = []
+
+    def reserve(writer: int) -> list[str]:
+        client = dynamodb()
+        return [reserve_one(client, f"o-{writer}-{n}", "X") for n in range(orders_each)]
+
+    def scan() -> int:
+        client = dynamodb()
+        scans = 0
+        while not done.is_set():
+            for table in (RESERVATIONS, STOCK):
+                try:
+                    client.scan(TableName=table)
+                except ClientError as error:
+                    scan_failures.append(str(error))
+                scans += 1
+        return scans
+
+    with concurrent.futures.ThreadPoolExecutor(writers + 2) as pool:
+        scanners = [pool.submit(scan) for _ in range(2)]
+        outcomes = list(itertools.chain.from_iterable(pool.map(reserve, range(writers))))
+        done.set()
+        assert all(scanner.result(timeout=10) > 0 for scanner in scanners)
+
+    client = dynamodb()
+    out_of_stock = "['None', 'ConditionalCheckFailed']"
+    assert scan_failures == []
+    assert {outcome for outcome in outcomes} <= {"reserved", out_of_stock}, set(outcomes)
+    assert outcomes.count("reserved") == units
+    assert stock_of(client, "X") == {"available": 0, "reserved": units}
+    assert len(reservations(client)) == units
+
+
+# ---------------------------------------------------------------------------------------------
 # Time scale
 # ---------------------------------------------------------------------------------------------
 
@@ -1408,7 +2028,7 @@ def test_apply_is_idempotent_and_revert_restores_moto_exactly(unpatched: None) -
     moto_compat.revert()
     assert {seam: seam[0].__dict__.get(seam[1]) for seam in seams} == stock
     assert not any(fix.applied for fix in moto_compat.FIXES)
-    assert moto_compat._CLOCK.scale == 1.0
+    assert _CLOCK.scale == 1.0
 
 
 def test_every_fix_documents_gap_aws_behaviour_and_when_to_drop() -> None:
@@ -1423,6 +2043,9 @@ def test_every_fix_documents_gap_aws_behaviour_and_when_to_drop() -> None:
         "ExecutionStatusChangeEvents",
         "RedriveExecution",
         "ScheduleOnlyRulesMatchNoEvents",
+        "AtomicDynamoDBWrites",
+        "ConfigurationSetEventDestinations",
+        "EmailSentEvents",
     ]
     for fix in moto_compat.FIXES:
         doc = type(fix).__doc__ or ""

@@ -53,7 +53,7 @@ class Scenario:
         return dict(response.json())
 
     def guarantees_hold(self, timeout: float = 60) -> None:
-        wait_for_guarantees(self.stack, [OrderUnderTest(self.order_id, self.email, (self.sku,))], timeout)
+        wait_for_guarantees(self.stack, [OrderUnderTest(self.order_id, (self.sku,))], timeout)
 
     def ledger(self) -> dict[str, Any]:
         response = http("GET", f"{self.stack.payment_provider_url}/__admin/ledger/{self.order_id}")

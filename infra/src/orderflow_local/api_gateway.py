@@ -3,6 +3,8 @@
 Routes come from the REST APIs the SAM templates declare (their OpenAPI bodies), so a new
 endpoint in a template is served here without any local list to keep in step. Local stand-ins
 for AWS APIs that moto lacks (the Schemas API) are mounted on a path prefix and answer first.
+Besides the routes it answers GET /health and GET /openapi.json, the public API's document with
+this gateway as its server.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -28,6 +31,7 @@ from orderflow_local.settings import ACCOUNT_ID
 logger = logging.getLogger(__name__)
 
 STAGE = "Prod"
+OPENAPI_PATH = "/openapi.json"
 _PATH_PARAMETER = re.compile(r"\{([^}+]+)(\+?)\}")
 
 
@@ -68,10 +72,17 @@ def compile_resource(resource: str) -> re.Pattern[str]:
 
 
 class LocalApiGateway:
-    def __init__(self, host: str, port: int, health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        health: Callable[[], tuple[bool, dict[str, Any]]],
+        openapi_document: Path | None = None,
+    ) -> None:
         self._routes: list[Route] = []
         self._mounts: list[tuple[str, MountedService]] = []
         self._health = health
+        self._openapi_document = openapi_document
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,7 +91,12 @@ class LocalApiGateway:
             def do_GET(self) -> None:
                 gateway.handle(self)
 
-            do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+            def __getattr__(self, name: str) -> Any:
+                # Every method reaches the routes (TRACE, QUERY, ... included), so one no route
+                # serves is answered 405 with Allow, not http.server's 501.
+                if name.startswith("do_"):
+                    return self.do_GET
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 logger.info("%s %s", self.address_string(), format % args)
@@ -117,6 +133,9 @@ class LocalApiGateway:
             healthy, detail = self._health()
             _reply(request, HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE, detail)
             return
+        if path == OPENAPI_PATH and request.command == "GET" and self._openapi_document is not None:
+            _reply(request, HTTPStatus.OK, self.openapi())
+            return
         mounted = next((s for p, s in self._mounts if path == p or path.startswith(p + "/")), None)
         if mounted is not None:
             answer = mounted(request.command, split.path, parse_qs(split.query, keep_blank_values=True))
@@ -128,10 +147,12 @@ class LocalApiGateway:
             return
         chosen = next(((r, m) for r, m in matches if r.method in (request.command, "ANY")), None)
         if chosen is None:
+            allowed = ", ".join(sorted({route.method for route, _ in matches}))
             _reply(
                 request,
                 HTTPStatus.METHOD_NOT_ALLOWED,
                 {"message": f"{request.command} not allowed on {path}"},
+                {"Allow": allowed},  # as RFC 9110 asks of a 405
             )
             return
         route, match = chosen
@@ -143,6 +164,14 @@ class LocalApiGateway:
             _reply(request, HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
             return
         _reply_proxy(request, response)
+
+    def openapi(self) -> dict[str, Any]:
+        """The committed document, read on each request (so a regenerated one is served at once),
+        with this gateway as the server its operations are called on."""
+        assert self._openapi_document is not None
+        document: dict[str, Any] = json.loads(self._openapi_document.read_text())
+        document["servers"] = [{"url": self.url, "description": "the local gateway"}]
+        return document
 
 
 def proxy_event(

@@ -243,6 +243,45 @@ def _email_identity(ctx: StackContext, logical_id: str, props: dict[str, Any]) -
     return ResolvedResource(identity)
 
 
+def _ses_configuration_set(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("Name") or ctx.physical_name(logical_id, 64)
+    ctx.clients("sesv2").create_configuration_set(ConfigurationSetName=name)
+    return ResolvedResource(name)
+
+
+# The only destination emulated: moto_compat's EmailSentEvents publishes to EventBridge, and
+# nothing locally would receive SNS, Firehose, CloudWatch or Pinpoint deliveries.
+_EVENT_DESTINATION_FIELDS = frozenset({"Name", "Enabled", "MatchingEventTypes", "EventBridgeDestination"})
+_CAMEL_WORD = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _ses_event_destination(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    destination = props["EventDestination"]
+    unknown = sorted(set(destination) - _EVENT_DESTINATION_FIELDS)
+    if unknown or "EventBridgeDestination" not in destination:
+        raise TemplateError(
+            f"{logical_id}: only an EventBridgeDestination is emulated locally"
+            + (f"; not {', '.join(unknown)}" if unknown else "")
+        )
+    set_name = props["ConfigurationSetName"]
+    name = destination.get("Name") or ctx.physical_name(logical_id, 64)
+    ctx.clients("sesv2").create_configuration_set_event_destination(
+        ConfigurationSetName=set_name,
+        EventDestinationName=name,
+        EventDestination={
+            # CloudFormation leaves a destination disabled unless it says otherwise, as SES does.
+            "Enabled": str(destination.get("Enabled", False)).lower() == "true",
+            # CloudFormation spells the types as SES v1 does (send, renderingFailure), v2 in
+            # capitals with underscores (SEND, RENDERING_FAILURE).
+            "MatchingEventTypes": [
+                _CAMEL_WORD.sub("_", event_type).upper() for event_type in destination["MatchingEventTypes"]
+            ],
+            "EventBridgeDestination": destination["EventBridgeDestination"],
+        },
+    )
+    return ResolvedResource(f"{set_name}|{name}", {"Id": f"{set_name}|{name}"})
+
+
 def _state_machine(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
     name = props.get("StateMachineName") or ctx.physical_name(logical_id, 80)
     if "DefinitionS3Location" in props:
@@ -370,6 +409,8 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::S3::Bucket": _s3_bucket,
     "AWS::SecretsManager::Secret": _secret,
     "AWS::SES::EmailIdentity": _email_identity,
+    "AWS::SES::ConfigurationSet": _ses_configuration_set,
+    "AWS::SES::ConfigurationSetEventDestination": _ses_event_destination,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Lambda::Function": _lambda_function,
     "AWS::Lambda::EventSourceMapping": _event_source_mapping,
@@ -438,6 +479,8 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
         {"Name", "Description", "SecretString", "GenerateSecretString", "Tags"}
     ),
     "AWS::SES::EmailIdentity": frozenset({"EmailIdentity"}),
+    "AWS::SES::ConfigurationSet": frozenset({"Name"}),
+    "AWS::SES::ConfigurationSetEventDestination": frozenset({"ConfigurationSetName", "EventDestination"}),
     "AWS::EventSchemas::Registry": frozenset({"RegistryName", "Description", "Tags"}),
     "AWS::EventSchemas::Schema": frozenset(
         {"RegistryName", "SchemaName", "Type", "Content", "Description", "Tags"}

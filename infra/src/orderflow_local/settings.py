@@ -37,7 +37,10 @@ class Settings:
     def from_env(cls) -> Settings:
         env = os.environ
         fault_plan = env.get("ORDERFLOW_FAULT_PLAN")
+        # Another checkout's templates and service code (e.g. a copy with a change under test).
+        repo_root = env.get("ORDERFLOW_REPO_ROOT")
         return cls(
+            repo_root=Path(repo_root).resolve() if repo_root else _repo_root(),
             aws_port=int(env.get("ORDERFLOW_AWS_PORT", "4566")),
             api_port=int(env.get("ORDERFLOW_API_PORT", "8000")),
             payment_provider_port=int(env.get("ORDERFLOW_PAYMENT_PROVIDER_PORT", "4577")),

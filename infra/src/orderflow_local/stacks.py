@@ -13,6 +13,10 @@ INFRA_STACK = "orderflow-infra"
 PAYMENTS_STACK = "orderflow-payments"
 
 
+# The public API's OpenAPI document, relative to the repository root: generated from the API handlers
+# (python -m orderflow_iac.openapi generate) and served by the local gateway at /openapi.json.
+OPENAPI_DOCUMENT = "docs/openapi.json"
+
 # The payments template's default read timeout for provider calls, in seconds of real time.
 PROVIDER_READ_TIMEOUT_SECONDS = 20.0
 
@@ -22,11 +26,15 @@ class LocalEndpoints:
     payment_provider_url: str
     time_scale: float = 1.0  # the local system's ORDERFLOW_TIME_SCALE
 
+    def scaled(self, seconds: float) -> float:
+        """A wait of the deployed system at the local time scale (never under a second)."""
+        return max(1.0, round(seconds * self.time_scale, 2))
+
     @property
     def provider_read_timeout_seconds(self) -> float:
         """The payments adapter's read timeout, scaled like every other wait of the local system but
         never under a second, so an ordinary provider answer is not mistaken for a lost one."""
-        return max(1.0, round(PROVIDER_READ_TIMEOUT_SECONDS * self.time_scale, 2))
+        return self.scaled(PROVIDER_READ_TIMEOUT_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,14 @@ def _service(name: str) -> StackDefinition:
 
 STACKS: tuple[StackDefinition, ...] = (
     StackDefinition(INFRA_STACK, "infra/template.yaml", parameters=lambda endpoints, outputs: {}),
-    _service("orders"),
+    StackDefinition(
+        "orderflow-orders",
+        "services/orders/template.yaml",
+        parameters=lambda endpoints, outputs: {
+            "EventBusName": outputs["EventBusName"],
+            "PendingStartGraceSeconds": f"{endpoints.scaled(30):g}",
+        },
+    ),
     _service("inventory"),
     StackDefinition(
         PAYMENTS_STACK,
@@ -53,6 +68,9 @@ STACKS: tuple[StackDefinition, ...] = (
             "EventBusName": outputs["EventBusName"],
             "PaymentProviderUrl": endpoints.payment_provider_url,
             "PaymentProviderReadTimeoutSeconds": f"{endpoints.provider_read_timeout_seconds:g}",
+            # The reconciler's clock, scaled like its schedule: a recheck every 5 minutes for an hour.
+            "ReconcileRecheckSeconds": f"{endpoints.scaled(300):g}",
+            "ReconcileWindowSeconds": f"{endpoints.scaled(3600):g}",
         },
     ),
     _service("invoicing"),

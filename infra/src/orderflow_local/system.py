@@ -24,7 +24,7 @@ from orderflow_local.scheduler import Scheduler
 from orderflow_local.schema_store import SchemaStore
 from orderflow_local.settings import REGION, Settings
 from orderflow_local.sqs_poller import SqsPoller
-from orderflow_local.stacks import INFRA_STACK, PAYMENTS_STACK, STACKS, LocalEndpoints
+from orderflow_local.stacks import INFRA_STACK, OPENAPI_DOCUMENT, PAYMENTS_STACK, STACKS, LocalEndpoints
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ class LocalSystem:
         self._ready = threading.Event()
         self._failure: str | None = None
         self.schema_store = SchemaStore()
-        self.gateway = LocalApiGateway(settings.host, settings.api_port, self.health)
+        self.gateway = LocalApiGateway(
+            settings.host, settings.api_port, self.health, settings.repo_root / OPENAPI_DOCUMENT
+        )
         # moto has no Schemas API: the registries the templates declare are served next to the API.
         self.gateway.mount(schemas_api.PREFIX, schemas_api.SchemasApi(self.schema_store).respond)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from inventory.etag import etag, parse_if_match
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from inventory.etag import ETAG_PATTERN, IF_MATCH_PATTERN, etag, parse_if_match
 
 
 def test_a_version_is_a_strong_quoted_entity_tag() -> None:
@@ -34,3 +38,22 @@ def test_if_match_allows_only_a_listed_strong_version_of_an_existing_sku(
 def test_a_malformed_if_match_is_refused(header: str) -> None:
     with pytest.raises(ValueError, match="If-Match"):
         parse_if_match(header)
+
+
+@given(st.from_regex(IF_MATCH_PATTERN, fullmatch=True))
+def test_every_if_match_the_document_allows_is_parsed(header: str) -> None:
+    parse_if_match(header)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12))
+def test_every_if_match_parsed_is_one_the_document_allows(header: str) -> None:
+    try:
+        parse_if_match(header)
+    except ValueError:
+        return
+    # Header values reach the API without leading or trailing whitespace.
+    assert re.fullmatch(IF_MATCH_PATTERN, header.strip(" \t"))
+
+
+def test_an_etag_is_what_the_document_says() -> None:
+    assert re.fullmatch(ETAG_PATTERN, etag(123))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,21 +12,25 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from notifications import runtime
-from notifications.handlers import customer_alerts, send_confirmation
+from notifications.handlers import customer_alerts, email_sent, send_confirmation
+from orderflow_local import moto_compat
 from orderflow_shared.aws import client
 from orderflow_shared.contracts.orders import OrderFailureData, SendConfirmationData
 from orderflow_shared.contracts.values import Customer, PricedLine, PricedOrder, ShippingAddress
 from orderflow_shared.testing import (
     REGION,
+    FakeLambdaContext,
     PublishedEvents,
     WorkflowAnswers,
     mocked_aws,
+    sqs_event,
     use_fake_aws,
 )
 from orderflow_shared.testing.template import SamTemplate
 
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
 SENDER = "orders@orderflow.example"
+CONFIGURATION_SET = "orderflow-notifications-emails"
 CUSTOMER = Customer(id="c-1", email="ana@example.com")
 # A Friday, so the delivery window spans a weekend.
 CONFIRMED_AT = datetime(2026, 5, 15, 12, 0, tzinfo=UTC)
@@ -76,14 +81,23 @@ class Stack:
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_fake_aws(monkeypatch, "notifications", SENDER_EMAIL=SENDER, **TEMPLATE.table_environment())
+    use_fake_aws(
+        monkeypatch,
+        "notifications",
+        SENDER_EMAIL=SENDER,
+        SES_CONFIGURATION_SET=CONFIGURATION_SET,
+        **TEMPLATE.table_environment(),
+    )
 
 
 @pytest.fixture
 def unverified_stack() -> Iterator[Stack]:
     """Everything but the sender's SES identity."""
-    with mocked_aws(runtime.customer_notifier, send_confirmation._router, customer_alerts._router):
+    with mocked_aws(
+        runtime.customer_notifier, runtime.sent_emails, send_confirmation._router, customer_alerts._router
+    ):
         TEMPLATE.create_tables(client("dynamodb"))
+        client("sesv2").create_configuration_set(ConfigurationSetName=CONFIGURATION_SET)
         yield Stack(ses=client("ses"), published=PublishedEvents.subscribe())
 
 
@@ -96,3 +110,66 @@ def stack(unverified_stack: Stack) -> Stack:
 @pytest.fixture
 def workflow(unverified_stack: Stack) -> WorkflowAnswers:
     return WorkflowAnswers().attach(client("stepfunctions"))
+
+
+# The local runtime's SES and EventBridge: SES publishes "Email Sent" for each email sent with a
+# configuration set whose event destination asks for it, as AWS does (stock moto publishes nothing),
+# and the event reaches the queue whole (stock moto leaves out "account").
+SES_EVENT_FIXES = ("ConfigurationSetEventDestinations", "EmailSentEvents", "DeliveredEventsCarryAccount")
+
+
+@dataclass
+class SesReports:
+    """SES's "Email Sent" events, routed by the template's rule to a queue the test hands to the
+    sent-emails consumer."""
+
+    queue_url: str
+
+    def bodies(self) -> list[str]:
+        sqs, bodies = client("sqs"), []
+        while messages := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                bodies.append(message["Body"])
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return bodies
+
+    def deliver(self, bodies: list[str] | None = None) -> dict[str, Any]:
+        """Hands the reports (by default, every one not yet delivered) to the consumer in one batch."""
+        event = sqs_event(*(self.bodies() if bodies is None else bodies))
+        response: dict[str, Any] = email_sent.handler(event, FakeLambdaContext())
+        return response
+
+
+@pytest.fixture
+def ses_reports(unverified_stack: Stack) -> Iterator[SesReports]:
+    fixes = [fix for fix in moto_compat.FIXES if fix.name in SES_EVENT_FIXES and not fix.applied]
+    for fix in fixes:
+        fix.apply()
+    try:
+        client("sesv2").create_configuration_set_event_destination(
+            ConfigurationSetName=CONFIGURATION_SET,
+            EventDestinationName="email-sent-to-eventbridge",
+            EventDestination={
+                "Enabled": True,
+                "MatchingEventTypes": ["SEND"],
+                "EventBridgeDestination": {
+                    "EventBusArn": f"arn:aws:events:{REGION}:{DEFAULT_ACCOUNT_ID}:event-bus/default"
+                },
+            },
+        )
+        pattern = json.dumps(TEMPLATE.rule_feeding("EmailSentFunction")["EventPattern"]).replace(
+            json.dumps({"Ref": "EmailConfigurationSet"}), json.dumps(CONFIGURATION_SET)
+        )
+        sqs, events = client("sqs"), client("events")
+        queue_url = sqs.create_queue(QueueName="email-sent")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name="email-sent", EventPattern=pattern)  # the default bus, as in the template
+        events.put_targets(Rule="email-sent", Targets=[{"Id": "queue", "Arn": queue_arn}])
+        yield SesReports(queue_url)
+    finally:
+        for fix in reversed(fixes):
+            fix.revert()

@@ -18,6 +18,20 @@ ASL_PATH = SERVICE_ROOT / "statemachine" / "order_saga.asl.json"
 TEMPLATE = SamTemplate.load(SERVICE_ROOT / "template.yaml")
 TABLES = TEMPLATE.table_environment()
 
+# A valid POST /orders body.
+VALID = {
+    "customer": {"id": "c-1", "email": "ana@example.com"},
+    "items": [{"sku": "KB-001", "quantity": 2}],
+    "payment": {"token": "tok_visa"},
+    "shippingAddress": {
+        "name": "Ana",
+        "line1": "1 Road",
+        "city": "Lisbon",
+        "postalCode": "1100",
+        "country": "PT",
+    },
+}
+
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 from unittest.mock import patch
@@ -13,20 +14,7 @@ from botocore.exceptions import ClientError
 from orderflow_shared.aws import dynamodb_table
 from orderflow_shared.testing import FakeLambdaContext, api_event
 
-from .conftest import body, executions
-
-VALID = {
-    "customer": {"id": "c-1", "email": "ana@example.com"},
-    "items": [{"sku": "KB-001", "quantity": 2}],
-    "payment": {"token": "tok_visa"},
-    "shippingAddress": {
-        "name": "Ana",
-        "line1": "1 Road",
-        "city": "Lisbon",
-        "postalCode": "1100",
-        "country": "PT",
-    },
-}
+from .conftest import VALID, body, executions
 
 
 def post(api: ModuleType, payload: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -196,3 +184,18 @@ def _outlive_the_killed_invocation() -> None:
             UpdateExpression="SET in_progress_expiration = :past",
             ExpressionAttributeValues={":past": 0},
         )
+
+
+def test_the_sweep_leaves_alone_an_order_the_api_is_still_starting(
+    api: ModuleType, orders_table: Any, state_machine_arn: str
+) -> None:
+    throttled = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution"
+    )
+    with patch.object(api.service._workflow._sfn, "start_execution", side_effect=throttled):
+        order_id = body(post(api, VALID))["orderId"]
+
+    assert api.service.start_pending_sagas(grace=timedelta(minutes=1)) == 0
+    assert executions(state_machine_arn) == []
+    assert api.service.start_pending_sagas(grace=timedelta(0)) == 1
+    assert [e["name"] for e in executions(state_machine_arn)] == [order_id]

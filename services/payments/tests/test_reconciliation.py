@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,13 @@ from orderflow_shared.contracts import PaymentRefunded
 from payments.errors import ChargeAlreadyRefunded, PaymentProviderUnavailable
 from payments.ledger import DynamoDbPaymentLedger
 from payments.model import PaymentRecord, PaymentStatus, Refund, RefundRecord
-from payments.reconciliation import RECHECK_AFTER, RECONCILE_WINDOW, PaymentReconciler, instant
+from payments.reconciliation import (
+    RECHECK_AFTER,
+    RECONCILE_WINDOW,
+    PaymentReconciler,
+    ReconcileTiming,
+    instant,
+)
 
 from .conftest import PAYMENTS_TABLE
 from .doubles import Bus, FakeClock, ScriptedProvider
@@ -232,6 +239,21 @@ def test_a_fence_while_an_attempt_is_open_keeps_the_payment_due(
 
     assert not outcome.certain
     assert record(ledger).reconcile_due == instant(clock.now() + RECHECK_AFTER)
+
+
+def test_the_recheck_and_the_window_come_from_the_deployment(
+    ledger: DynamoDbPaymentLedger, provider: ScriptedProvider, bus: Bus, clock: FakeClock
+) -> None:
+    timing = ReconcileTiming.from_env({"RECONCILE_RECHECK_SECONDS": "6", "RECONCILE_WINDOW_SECONDS": "72"})
+    reconciler = PaymentReconciler(ledger, provider, bus.publish, now=clock.now, timing=timing)
+    in_flight(ledger)
+
+    reconciler.fence("o-1", REASON)
+    assert record(ledger).reconcile_due == instant(clock.now() + timedelta(seconds=6))
+
+    clock.advance(timedelta(seconds=73))  # past the window: a charge not found by now was not made
+    assert reconciler.reconcile_due(limit=10).reconciled == ["o-1"]
+    assert record(ledger).reconcile_due is None
 
 
 def test_a_lost_answer_keeps_the_payment_due_even_after_the_attempt_ended(

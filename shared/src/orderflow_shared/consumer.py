@@ -33,19 +33,36 @@ class UnroutableEventError(ValueError):
     """The queue received an event its subscriptions do not cover (a rule/contract mismatch)."""
 
 
-class EventRouter:
+class RecordConsumer:
+    """An SQS batch handled record by record, with partial batch failures.
+
+    For queues whose messages are not orderflow contracts (a schedule's ticks, AWS's own events);
+    contract events go through ``EventRouter``, which builds on this.
+    """
+
+    def __init__(
+        self, record_handler: Callable[..., None], raise_on_entire_batch_failure: bool = True
+    ) -> None:
+        """``record_handler(record)``, or ``record_handler(record, lambda_context)`` to get the context."""
+        self._record_handler = record_handler
+        self._processor = BatchProcessor(
+            event_type=EventType.SQS, raise_on_entire_batch_failure=raise_on_entire_batch_failure
+        )
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        response = process_partial_response(
+            event=event, record_handler=self._record_handler, processor=self._processor, context=context
+        )
+        return cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
+
+
+class EventRouter(RecordConsumer):
     def __init__(self, routes: Mapping[type[Event], EventHandler], logger: Logger) -> None:
+        super().__init__(self._handle_record)
         self._routes = {
             (model.SOURCE, model.DETAIL_TYPE): (model, handle) for model, handle in routes.items()
         }
         self._logger = logger
-        self._processor = BatchProcessor(event_type=EventType.SQS)
-
-    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        response = process_partial_response(
-            event=event, record_handler=self._handle_record, processor=self._processor, context=context
-        )
-        return cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
 
     def _handle_record(self, record: SQSRecord) -> None:
         envelope = EventBridgeModel.model_validate_json(record.body)

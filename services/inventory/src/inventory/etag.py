@@ -8,6 +8,12 @@ from dataclasses import dataclass
 # One entity tag: optionally weak (W/), then a quoted opaque value without quotes inside.
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e]*)"\s*')
 
+# For the OpenAPI document: the ETag we send, and an If-Match that parse_if_match accepts (a list
+# split at every comma, so no tag holds one).
+ETAG_PATTERN = r'^"[0-9]+"$'
+_TAG = r'(W/)?"[\x21\x23-\x2b\x2d-\x7e]*"'
+IF_MATCH_PATTERN = rf"^[ \t]*(\*|{_TAG}([ \t]*,[ \t]*{_TAG})*)[ \t]*$"
+
 
 def etag(version: int) -> str:
     return f'"{version}"'

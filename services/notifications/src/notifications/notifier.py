@@ -3,10 +3,28 @@
 The categories are the confirmation and the failure notice: an order that failed gets one failure
 email even when two compensations reach us (an OrderPaymentFailed, then an OrderFailed from the
 execution that could not finish), and the second one reports the email the customer already got.
+
+Two lines keep an email from going out twice, since SES has no idempotency key:
+
+1. Powertools idempotency on (order id, category) answers every later delivery with the first
+   send's result, cheaply, once that send has recorded it.
+2. SES's own report of each email it accepted, the sent-emails table (see ``sent_emails``), settles
+   what Powertools cannot know: a send whose function died after SES accepted the email and before
+   the result was recorded. Its idempotency record stays in progress until that invocation's
+   deadline (the function's timeout, 30 s) and then expires. A delivery that meets the record in
+   progress looks the key up, and so does every send before calling SES: an email SES reported is
+   answered with its message id and not sent again.
+
+What remains: a later attempt may send again only once the dead invocation's deadline has passed,
+the function's timeout (30 s) after it started. So an email goes out twice only if SES's "Email
+Sent" event of the first send is slower than the function timeout to reach the sent-emails table
+(it is delivered best effort: a lost event counts as slower). A duplicate that gets out is reported
+by SES too, and the sent-emails consumer logs it as an error and counts ``DuplicateEmails``.
 """
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from typing import Any
 
@@ -15,12 +33,17 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from pydantic import BaseModel, ConfigDict
 
 from notifications.emails import EmailContent
 from notifications.mailer import SesMailer
+from notifications.sent_emails import SentEmailsTable
+from notifications.ses_events import SentEmailReport, email_tags
 from orderflow_shared.contracts.notifications import CustomerNotified, CustomerNotifiedData, NotificationKind
 from orderflow_shared.publisher import EventPublisher
+
+logger = logging.getLogger(__name__)
 
 # Long enough to outlive every redelivery: SQS retries, then a redrive from the 14-day DLQ.
 REMEMBER_SENT_EMAILS_SECONDS = 14 * 24 * 3600
@@ -51,6 +74,10 @@ class SentEmail(BaseModel):
 
     message_id: str
     kind: NotificationKind
+
+    @classmethod
+    def reported(cls, report: SentEmailReport) -> SentEmail:
+        return cls(message_id=report.message_id, kind=report.kind)
 
 
 class CustomerEmail(BaseModel):
@@ -86,11 +113,13 @@ class CustomerNotifier:
         self,
         mailer: SesMailer,
         publisher: EventPublisher,
+        sent_emails: SentEmailsTable,
         persistence_store: BasePersistenceLayer,
         config: IdempotencyConfig,
     ) -> None:
         self._mailer = mailer
         self._publisher = publisher
+        self._sent_emails = sent_emails
         send_once: Any = idempotent_function(
             data_keyword_argument="email",
             persistence_store=persistence_store,
@@ -106,7 +135,7 @@ class CustomerNotifier:
         A duplicate gets the first send's message id and kind, so the workflow and subscribers
         see the one email the customer received.
         """
-        sent = SentEmail.model_validate(self._send_once(email=email))
+        sent = self._send_or_find(email)
         self._publisher.publish(
             CustomerNotified.create(
                 email.order_id, CustomerNotifiedData(kind=sent.kind, message_id=sent.message_id)
@@ -114,7 +143,31 @@ class CustomerNotifier:
         )
         return sent.message_id
 
+    def _send_or_find(self, email: CustomerEmail) -> SentEmail:
+        try:
+            return SentEmail.model_validate(self._send_once(email=email))
+        except IdempotencyAlreadyInProgressError:
+            # Another delivery is sending this email, or died after SES accepted it (its record stays
+            # in progress until its deadline): an unknown outcome, which SES's report settles. None
+            # yet is no proof that nothing was sent, so the delivery fails and is tried again.
+            reported = self._sent_emails.lookup(email.order_id, email.category)
+            if reported is None:
+                raise
+            logger.info("email in progress elsewhere already sent", extra={"message_id": reported.message_id})
+            return SentEmail.reported(reported)
+
     def _send(self, email: CustomerEmail) -> dict[str, str]:
+        # Powertools forgets a send whose invocation died before recording the result (once that
+        # invocation's deadline has passed), and every send after REMEMBER_SENT_EMAILS_SECONDS;
+        # SES reported the email if it accepted it.
+        reported = self._sent_emails.lookup(email.order_id, email.category)
+        if reported is not None:
+            logger.warning(
+                "email already sent, as SES reported; not sent again",
+                extra={"message_id": reported.message_id},
+            )
+            return SentEmail.reported(reported).model_dump(mode="json")
         content = EmailContent(subject=email.subject, text=email.text, html=email.html)
-        message_id = self._mailer.send(email.recipient, content)
+        tags = email_tags(email.order_id, email.category, email.kind)
+        message_id = self._mailer.send(email.recipient, content, tags)
         return SentEmail(message_id=message_id, kind=email.kind).model_dump(mode="json")

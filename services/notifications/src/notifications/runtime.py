@@ -1,4 +1,4 @@
-"""The notifier both handlers share, built once per container from the function's environment."""
+"""What the handlers share, built once per container from the function's environment."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from notifications.mailer import SesMailer
 from notifications.notifier import CustomerNotifier, email_idempotency_config
-from orderflow_shared.aws import client
+from notifications.sent_emails import SentEmailsTable
+from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.publisher import EventPublisher
 
 # Module level so each handler can hand it the Lambda context: a send interrupted by a timeout
@@ -18,10 +19,18 @@ IDEMPOTENCY_CONFIG = email_idempotency_config()
 
 
 @functools.cache
+def sent_emails() -> SentEmailsTable:
+    return SentEmailsTable(dynamodb_table(os.environ["SENT_EMAILS_TABLE"]))
+
+
+@functools.cache
 def customer_notifier() -> CustomerNotifier:
     return CustomerNotifier(
-        mailer=SesMailer(sender=os.environ["SENDER_EMAIL"]),
+        mailer=SesMailer(
+            sender=os.environ["SENDER_EMAIL"], configuration_set=os.environ["SES_CONFIGURATION_SET"]
+        ),
         publisher=EventPublisher(),
+        sent_emails=sent_emails(),
         persistence_store=DynamoDBPersistenceLayer(
             table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=client("dynamodb")
         ),

@@ -49,12 +49,14 @@ class OrdersRepository:
             ConditionExpression="attribute_exists(orderId)",
         )
 
-    def pending_starts(self) -> list[str]:
-        """Ids of the orders whose saga is not known to have started, oldest first."""
+    def pending_starts(self, created_before: str) -> list[str]:
+        """Ids of the orders stored before ``created_before`` whose saga is not known to have started,
+        oldest first."""
         order_ids: list[str] = []
         query: dict[str, Any] = {
             "IndexName": PENDING_START_INDEX,
-            "KeyConditionExpression": Key("startPending").eq(START_PENDING),
+            "KeyConditionExpression": Key("startPending").eq(START_PENDING)
+            & Key("createdAt").lt(created_before),
         }
         while True:
             page = self._table.query(**query)

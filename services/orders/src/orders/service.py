@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -47,10 +48,15 @@ class OrdersService:
             self._start(order_id, stored["executionInput"])
         return order_view(stored)
 
-    def start_pending_sagas(self) -> int:
-        """Starts the saga of every order stored without a confirmed start; returns how many."""
+    def start_pending_sagas(self, grace: timedelta = timedelta(0)) -> int:
+        """Starts the saga of every order stored without a confirmed start; returns how many.
+
+        ``grace`` leaves alone the orders the API is starting right now (a start it makes too would
+        be harmless, but would be counted as one the API could not make).
+        """
         started = 0
-        for order_id in self._repository.pending_starts():
+        cutoff = (datetime.now(UTC) - grace).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        for order_id in self._repository.pending_starts(created_before=cutoff):
             record = self._repository.get(order_id)
             if (
                 record is not None

@@ -15,7 +15,7 @@ outcome is certain or ``RECONCILE_WINDOW`` after the last attempt has passed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -68,6 +68,25 @@ class Reconciliation:
     certain: bool  # the payment is no longer due: every charge the order could have is refunded
 
 
+@dataclass(frozen=True)
+class ReconcileTiming:
+    """How soon an uncertain payment is searched again, and for how long after its last attempt."""
+
+    recheck_after: timedelta = RECHECK_AFTER
+    window: timedelta = RECONCILE_WINDOW
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReconcileTiming:
+        return cls(
+            recheck_after=timedelta(
+                seconds=float(env.get("RECONCILE_RECHECK_SECONDS", RECHECK_AFTER.total_seconds()))
+            ),
+            window=timedelta(
+                seconds=float(env.get("RECONCILE_WINDOW_SECONDS", RECONCILE_WINDOW.total_seconds()))
+            ),
+        )
+
+
 @dataclass
 class ReconcileRun:
     """What one run of the scheduled reconciler did, per order id."""
@@ -85,15 +104,17 @@ class PaymentReconciler:
         provider: RefundingProvider,
         publish: Callable[[PaymentRefunded], None],
         now: Callable[[], datetime] = _utc_now,
+        timing: ReconcileTiming | None = None,
     ) -> None:
         self._ledger = ledger
         self._provider = provider
         self._publish = publish
         self._now = now
+        self._timing = timing or ReconcileTiming()
 
     def fence(self, order_id: str, reason: str) -> Reconciliation:
         """The order failed: no charge may stand for it."""
-        record = self._ledger.cancel(order_id, reason, instant(self._now() + RECHECK_AFTER))
+        record = self._ledger.cancel(order_id, reason, instant(self._now() + self._timing.recheck_after))
         return self.reconcile(record)
 
     def reconcile(self, record: PaymentRecord) -> Reconciliation:
@@ -114,7 +135,9 @@ class PaymentReconciler:
             if record.reconcile_due is not None:
                 self._ledger.clear_reconcile(record.order_id)
         else:
-            self._ledger.schedule_reconcile(record.order_id, instant(self._now() + RECHECK_AFTER))
+            self._ledger.schedule_reconcile(
+                record.order_id, instant(self._now() + self._timing.recheck_after)
+            )
         return Reconciliation(refunds_announced=announced, certain=certain)
 
     def reconcile_due(self, limit: int, out_of_time: Callable[[], bool] = lambda: False) -> ReconcileRun:
@@ -187,4 +210,4 @@ class PaymentReconciler:
         if record.last_attempt_at is None:
             return True
         last_attempt = datetime.fromisoformat(record.last_attempt_at)
-        return self._now() >= last_attempt + RECONCILE_WINDOW
+        return self._now() >= last_attempt + self._timing.window

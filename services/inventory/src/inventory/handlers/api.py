@@ -10,7 +10,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
@@ -19,19 +19,38 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic.alias_generators import to_camel
 
 from inventory.books import IdempotencyKeyReusedError, NegativeStockError, UnknownSkuError
-from inventory.etag import etag, parse_if_match
+from inventory.etag import ETAG_PATTERN, IF_MATCH_PATTERN, etag, parse_if_match
 from inventory.handlers.wiring import TELEMETRY, stock_keeping
 from inventory.stock import StockLevel
 from inventory.stock_keeping import PreconditionFailedError, StockChangeContentionError
+from orderflow_shared.api import NotNullable, api_responses, error, header, json_answer, json_api_resolver
 from orderflow_shared.contracts.values import CurrencyCode, MinorUnits, Sku
 
 logger, tracer = TELEMETRY.logger, TELEMETRY.tracer
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = json_api_resolver()
 
 SkuPath = Annotated[Sku, Path()]
-IfMatchHeader = Annotated[str | None, Header(alias="If-Match", min_length=1, max_length=1024)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
+# The pattern is documented, not validated here: parse_if_match refuses a malformed header with 400.
+IfMatchHeader = Annotated[
+    str | None,
+    NotNullable(),
+    Header(
+        alias="If-Match",
+        min_length=1,
+        max_length=1024,
+        description='"*" or entity tags from ETag, e.g. "7"; a stale one is refused with 412',
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None, NotNullable(), Header(alias="Idempotency-Key", min_length=1, max_length=255)
+]
+
+
+# A character outside Unicode's White_Space, the set pydantic strips (not str.isspace(), which adds
+# U+001C..U+001F). Spelled out so that every regex engine (Rust, Python, ECMA) reads it alike.
+NOT_ONLY_WHITESPACE = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class _ApiModel(BaseModel):
@@ -50,9 +69,17 @@ class StockUpdate(_ApiModel):
 class StockAdjustment(_ApiModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Strict: JSON true must not pass as one unit.
-    delta: int = Field(strict=True, description="Units to add to available (negative: to remove)")
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    # Strict: JSON true must not pass as one unit. The document also states the validator's "never 0".
+    delta: int = Field(
+        strict=True,
+        description="Units to add to available (negative: to remove); never 0",
+        json_schema_extra={"not": {"const": 0}},
+    )
+    # Stripped before its length is checked, so it must hold a character that stripping keeps.
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_ONLY_WHITESPACE),
+    ]
 
     @field_validator("delta")
     @classmethod
@@ -63,6 +90,8 @@ class StockAdjustment(_ApiModel):
 
 
 class StockView(_ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
     sku: Sku
     available: int
     reserved: int
@@ -84,7 +113,21 @@ class StockView(_ApiModel):
         )
 
 
-@app.get("/inventory/<sku>")
+ETAG = {"ETag": header("The SKU's version, for If-Match", ETAG_PATTERN)}
+# On a refusal the SKU may not exist, and then has no version.
+CURRENT_ETAG = {"ETag": header("The SKU's current version, if it exists", ETAG_PATTERN, required=False)}
+CONTENTION = error("The SKU kept changing under concurrent writes; retry")
+
+
+@app.get(
+    "/inventory/<sku>",
+    operation_id="getStock",
+    summary="A SKU's stock, price and version",
+    tags=["inventory"],
+    responses=api_responses(
+        {200: json_answer(StockView, "The SKU's books", ETAG), 404: error("The SKU is not in the catalogue")}
+    ),
+)
 def get_stock(sku: SkuPath) -> Response[dict[str, Any]]:
     level = stock_keeping().level(sku)
     if level is None:
@@ -92,7 +135,23 @@ def get_stock(sku: SkuPath) -> Response[dict[str, Any]]:
     return _stock_answer(level)
 
 
-@app.put("/inventory/<sku>")
+@app.put(
+    "/inventory/<sku>",
+    operation_id="putStock",
+    summary="Set a SKU's available stock and price (creating it if new)",
+    tags=["inventory"],
+    responses=api_responses(
+        {
+            200: json_answer(StockView, "The SKU's books after the change", ETAG),
+            400: error("If-Match is malformed"),
+            # Powertools routes only paths whose parameters hold URL-safe characters.
+            404: error("The path names no SKU: it holds characters no SKU has"),
+            412: error("If-Match names no current version of the SKU", CURRENT_ETAG),
+            503: CONTENTION,
+        },
+        takes_body=True,
+    ),
+)
 def put_stock(
     sku: SkuPath, update: Annotated[StockUpdate, Body()], if_match: IfMatchHeader = None
 ) -> Response[dict[str, Any]]:
@@ -114,7 +173,22 @@ def put_stock(
     return _stock_answer(level)
 
 
-@app.post("/inventory/<sku>/adjustments")
+@app.post(
+    "/inventory/<sku>/adjustments",
+    operation_id="adjustStock",
+    summary="Add units to or remove units from a SKU's available stock, once per Idempotency-Key",
+    tags=["inventory"],
+    responses=api_responses(
+        {
+            200: json_answer(StockView, "The SKU's books after the adjustment", ETAG),
+            404: error("The SKU is not in the catalogue"),
+            409: error("The adjustment would take available below zero", CURRENT_ETAG),
+            503: CONTENTION,
+        },
+        takes_body=True,
+        refusal_422="the Idempotency-Key was already used for a different adjustment",
+    ),
+)
 def adjust_stock(
     sku: SkuPath, adjustment: Annotated[StockAdjustment, Body()], idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:

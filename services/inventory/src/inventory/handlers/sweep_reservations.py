@@ -8,10 +8,9 @@ it would have; counts the reservations held past the saga's bound with no word, 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,7 +19,7 @@ from inventory.handlers.wiring import TELEMETRY, publisher, sweeper
 from inventory.reservation import ReservationState
 from inventory.service import Settlement
 from inventory.stock import ordered_items
-from orderflow_shared.consumer import UnroutableEventError
+from orderflow_shared.consumer import RecordConsumer, UnroutableEventError
 from orderflow_shared.contracts import Event, StockCommitted, StockReleased
 from orderflow_shared.contracts.inventory import StockMovementData
 
@@ -31,10 +30,6 @@ logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
 SCHEDULE_SOURCE = "aws.events"
 SCHEDULE_DETAIL_TYPE = "Scheduled Event"
 MAX_LOGGED_ORDER_IDS = 50
-
-# A failed tick is answered as a failed record (retried, then kept in the DLQ), not as an error of
-# the whole invocation: with one record per batch, Powertools would otherwise raise.
-_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class SweepIncompleteError(RuntimeError):
@@ -73,11 +68,13 @@ def _fact(settlement: Settlement) -> Event:
     return StockReleased.create(settlement.order_id, data)
 
 
+# A failed tick is answered as a failed record (retried, then kept in the DLQ), not as an error of
+# the whole invocation: with one record per batch, Powertools would otherwise raise.
+_consumer = RecordConsumer(sweep, raise_on_entire_batch_failure=False)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=sweep, processor=_processor, context=context
-    )
-    return cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
+    return _consumer.handle(event, context)

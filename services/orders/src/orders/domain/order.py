@@ -5,15 +5,37 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+import email_validator
+from pydantic import ConfigDict, EmailStr, Field
 
 from orderflow_shared.contracts.base import Contract
 from orderflow_shared.contracts.values import Customer, OrderItem, ShippingAddress
 from orders.domain.status import OrderStatus
 
 MAX_ORDER_LINES = 50
+
+
+def _any_case(name: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in name)
+
+
+# What pydantic's email check (email_validator) refuses beyond the syntax the `email` format names: a
+# domain without a dot, or under a special-use name such as .test or .localhost. Said in the OpenAPI
+# document too, from the validator's own list.
+_DOTTED_DOMAIN = r"@[^@]+\.[^@]+$"
+_SPECIAL_USE_DOMAIN = r"(@|\.)(" + "|".join(map(_any_case, email_validator.SPECIAL_USE_DOMAIN_NAMES)) + r")$"
+ReachableEmail = Annotated[
+    EmailStr,
+    Field(json_schema_extra={"pattern": _DOTTED_DOMAIN, "not": {"pattern": _SPECIAL_USE_DOMAIN}}),
+]
+
+
+class OrderingCustomer(Customer):
+    """The customer as an order names them: an address the confirmation email can reach."""
+
+    email: ReachableEmail
 
 
 class PaymentDetails(Contract):
@@ -27,7 +49,7 @@ class PlaceOrderRequest(Contract):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer: Customer
+    customer: OrderingCustomer
     items: list[OrderItem] = Field(min_length=1, max_length=MAX_ORDER_LINES)
     payment: PaymentDetails
     shipping_address: ShippingAddress

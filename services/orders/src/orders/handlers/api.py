@@ -7,7 +7,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.utilities.idempotency import (
@@ -21,15 +21,17 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orderflow_shared.api import NotNullable, api_responses, error, header, json_answer, json_api_resolver
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.observability import telemetry
 from orders.domain.order import PlaceOrderRequest
 from orders.repository import OrdersRepository
+from orders.representation import OrderView
 from orders.service import OrdersService
 from orders.workflow import OrderWorkflow
 
 tel = telemetry()
-app = APIGatewayRestResolver(enable_validation=True)
+app = json_api_resolver()
 service = OrdersService(
     OrdersRepository(dynamodb_table(os.environ["ORDERS_TABLE"])),
     OrderWorkflow(client("stepfunctions"), os.environ["STATE_MACHINE_ARN"]),
@@ -45,7 +47,9 @@ idempotency_store = DynamoDBPersistenceLayer(
 )
 
 OrderId = Annotated[str, Path(min_length=1, max_length=80)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
+IdempotencyKey = Annotated[
+    str | None, NotNullable(), Header(alias="Idempotency-Key", min_length=1, max_length=255)
+]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -65,7 +69,25 @@ def place_order_once(retry_identity: dict[str, Any], request: PlaceOrderRequest,
     return service.place_order(request, idempotency_key=key)
 
 
-@app.post("/orders")
+@app.post(
+    "/orders",
+    operation_id="createOrder",
+    summary="Place an order",
+    tags=["orders"],
+    responses=api_responses(
+        {
+            201: json_answer(
+                OrderView,
+                "Received: the order is stored and its saga started (a retry with the same "
+                "Idempotency-Key answers the same order)",
+                {"Location": header("The order's URL", r"^/orders/[^/]+$")},
+            ),
+            409: error("A request with this Idempotency-Key is in progress"),
+        },
+        takes_body=True,
+        refusal_422="the Idempotency-Key was already used with a different request",
+    ),
+)
 def create_order(
     order: Annotated[PlaceOrderRequest, Body()], idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
@@ -94,7 +116,15 @@ def create_order(
     )
 
 
-@app.get("/orders/<order_id>")
+@app.get(
+    "/orders/<order_id>",
+    operation_id="getOrder",
+    summary="An order's status, history, total and invoice",
+    tags=["orders"],
+    responses=api_responses(
+        {200: json_answer(OrderView, "The order"), 404: error("No such order")},
+    ),
+)
 def get_order(order_id: OrderId) -> dict[str, Any]:
     tel.logger.set_correlation_id(order_id)
     view = service.get_order(order_id)

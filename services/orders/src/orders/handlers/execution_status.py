@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, cast
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow_shared.aws import client, dynamodb_table
+from orderflow_shared.consumer import RecordConsumer
 from orderflow_shared.contracts import OrderFailed
 from orderflow_shared.observability import telemetry
 from orderflow_shared.publisher import EventPublisher
@@ -87,14 +87,11 @@ def _record_handler(record: SQSRecord) -> None:
     settle_stopped_execution(ExecutionStatusChange.model_validate(envelope.detail))
 
 
-_processor = BatchProcessor(event_type=EventType.SQS)
+_consumer = RecordConsumer(_record_handler)
 
 
 @tel.logger.inject_lambda_context(clear_state=True)
 @tel.tracer.capture_lambda_handler
 @tel.metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=_record_handler, processor=_processor, context=context
-    )
-    return cast(dict[str, Any], response)
+    return _consumer.handle(event, context)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -37,7 +38,9 @@ def service() -> OrdersService:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Every tick asks for the whole sweep, so a batch of ticks gets one. A failed sweep fails the
     # batch: its ticks come back (and, should it keep failing, wait in the DLQ for an operator).
-    started = service().start_pending_sagas()
+    started = service().start_pending_sagas(
+        grace=timedelta(seconds=float(os.environ["PENDING_START_GRACE_SECONDS"]))
+    )
     if started:
         tel.logger.warning("started sagas the API could not start", extra={"started": started})
         tel.metrics.add_metric(name="SagasStartedBySweep", unit=MetricUnit.Count, value=started)

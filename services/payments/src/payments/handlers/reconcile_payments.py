@@ -7,15 +7,14 @@ the outcome is certain. Also picks up fences whose refunds did not complete.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow_shared.consumer import UnroutableEventError
+from orderflow_shared.consumer import RecordConsumer, UnroutableEventError
 from payments.handlers.wiring import TELEMETRY, payment_reconciler
 
 logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
@@ -30,8 +29,6 @@ MAX_ORDERS_PER_RUN = 50
 # (two requests of at most connect + read timeout each) must still fit.
 RESERVED_MILLIS = 60_000
 MAX_LOGGED_ORDER_IDS = 50
-
-_processor = BatchProcessor(event_type=EventType.SQS)
 
 
 class ReconcileIncompleteError(RuntimeError):
@@ -60,11 +57,11 @@ def reconcile(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise ReconcileIncompleteError(f"{len(run.failed)} payment(s) could not be reconciled: {run.failed}")
 
 
+_consumer = RecordConsumer(reconcile)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=reconcile, processor=_processor, context=context
-    )
-    return cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
+    return _consumer.handle(event, context)

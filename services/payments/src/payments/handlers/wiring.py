@@ -19,7 +19,7 @@ from orderflow_shared.publisher import EventPublisher
 from payments.ledger import DynamoDbPaymentLedger
 from payments.processing import PaymentProcessor
 from payments.provider import PaymentProviderClient, timeout_from
-from payments.reconciliation import PaymentReconciler
+from payments.reconciliation import PaymentReconciler, ReconcileTiming
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -55,7 +55,9 @@ def publisher() -> EventPublisher:
 
 @functools.cache
 def payment_reconciler() -> PaymentReconciler:
-    return PaymentReconciler(ledger(), provider(), publisher().publish)
+    return PaymentReconciler(
+        ledger(), provider(), publisher().publish, timing=ReconcileTiming.from_env(os.environ)
+    )
 
 
 @functools.cache

@@ -1,0 +1,187 @@
+"""Starting the whole local system in a process of its own, exactly as `make run` does, on free ports.
+
+For the tools and tests that drive the system from outside: the end-to-end tests and the chaos
+runner. The returned ``LocalStack`` knows its endpoints, gives AWS clients for the local AWS, and
+reads what an operator would look at (its log, its dead-letter queues).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+# infra/src/orderflow_local/launcher.py -> the repository root
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> HttpResponse:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    # Only the local system's own http:// endpoints are ever called.
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
+    if data is not None and "Content-Type" not in (headers or {}):
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return HttpResponse(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return HttpResponse(error.code, dict(error.headers), error.read())
+
+
+@dataclass
+class LocalStack:
+    api_url: str
+    aws_url: str
+    payment_provider_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    fault_plan: Path
+
+    def client(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.aws_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the local AWS takes any credentials
+        )
+
+    def schemas_client(self) -> Any:
+        """The Schemas API, which the local stack serves on its API port (moto has none)."""
+        return boto3.client(  # type: ignore[call-overload]
+            "schemas",
+            endpoint_url=self.api_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the local AWS takes any credentials
+        )
+
+    def dead_letters(self) -> dict[str, int]:
+        """Messages sitting in any queue that another queue's RedrivePolicy names as its DLQ."""
+        return self.queue_backlog()[1]
+
+    def queue_backlog(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Messages left (visible or in flight) per queue: orderflow's queues, then the DLQs.
+
+        Queues that only receive a schedule's ticks are left out: a tick is always about to arrive.
+        """
+        sqs = self.client("sqs")
+        urls = sqs.list_queues().get("QueueUrls", [])
+        dead_letter_names = set()
+        for url in urls:
+            policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get(
+                "Attributes", {}
+            )
+            if "RedrivePolicy" in policy:
+                dead_letter_names.add(
+                    json.loads(policy["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
+                )
+        ticking = self._schedule_targets()
+        backlog: dict[str, int] = {}
+        dead: dict[str, int] = {}
+        for url in urls:
+            name = url.rsplit("/", 1)[1]
+            if name in ticking:
+                continue
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            ).get("Attributes", {})
+            count = sum(int(value) for value in attributes.values())
+            if count:
+                (dead if name in dead_letter_names else backlog)[name] = count
+        return backlog, dead
+
+    def _schedule_targets(self) -> set[str]:
+        events = self.client("events")
+        return {
+            target["Arn"].rsplit(":", 1)[1]
+            for rule in events.list_rules(EventBusName="default")["Rules"]
+            if "ScheduleExpression" in rule
+            for target in events.list_targets_by_rule(Rule=rule["Name"], EventBusName="default")["Targets"]
+        }
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_local_stack(
+    log_path: Path, time_scale: float, startup_timeout: float = 180, repo_root: Path | None = None
+) -> LocalStack:
+    """The stack as `make run` starts it, with fault injection armed by a plan file next to its log
+    (empty: no faults until one is written)."""
+    api_port, aws_port, provider_port = free_port(), free_port(), free_port()
+    fault_plan = log_path.with_name("faults.json")
+    environment = {
+        **os.environ,
+        "ORDERFLOW_FAULT_PLAN": str(fault_plan),
+        **({"ORDERFLOW_REPO_ROOT": str(repo_root)} if repo_root else {}),
+        "ORDERFLOW_API_PORT": str(api_port),
+        "ORDERFLOW_AWS_PORT": str(aws_port),
+        "ORDERFLOW_PAYMENT_PROVIDER_PORT": str(provider_port),
+        "ORDERFLOW_TIME_SCALE": str(time_scale),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orderflow_local"],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    stack = LocalStack(
+        api_url=f"http://127.0.0.1:{api_port}",
+        aws_url=f"http://127.0.0.1:{aws_port}",
+        payment_provider_url=f"http://127.0.0.1:{provider_port}",
+        process=process,
+        log_path=log_path,
+        fault_plan=fault_plan,
+    )
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the local stack exited with {process.returncode}:\n{stack.log_tail()}")
+        try:
+            if http("GET", f"{stack.api_url}/health").status == 200:
+                return stack
+        except OSError:
+            pass
+        time.sleep(0.5)
+    stack.stop()
+    raise TimeoutError(f"the local stack was not healthy within {startup_timeout} s:\n{stack.log_tail()}")

@@ -1,0 +1,11 @@
+"""template.yaml keeps the service conventions."""
+
+from __future__ import annotations
+
+from orderflow_shared.testing.template import convention_problems
+
+from .conftest import TEMPLATE
+
+
+def test_the_template_keeps_the_service_conventions() -> None:
+    assert convention_problems(TEMPLATE) == []

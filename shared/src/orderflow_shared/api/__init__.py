@@ -1,0 +1,27 @@
+"""What every public API handler shares: a resolver that takes JSON objects only, and the answers it
+documents (error bodies, response declarations) so the OpenAPI document says what really comes back."""
+
+from orderflow_shared.api.parameters import NotNullable
+from orderflow_shared.api.resolver import JsonObjectBodies, json_api_resolver
+from orderflow_shared.api.responses import (
+    ErrorMessage,
+    ValidationErrors,
+    ValidationIssue,
+    api_responses,
+    error,
+    header,
+    json_answer,
+)
+
+__all__ = [
+    "ErrorMessage",
+    "JsonObjectBodies",
+    "NotNullable",
+    "ValidationErrors",
+    "ValidationIssue",
+    "api_responses",
+    "error",
+    "header",
+    "json_answer",
+    "json_api_resolver",
+]
