@@ -8,6 +8,7 @@ the checker must name that order and G2, with the evidence.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +46,20 @@ def test_a_skipped_compensation_is_reported_naming_the_order_and_the_invariant(
     order_id = scenario.place("tok_declined", quantity=2)
     assert scenario.terminal()["status"] == "PAYMENT_FAILED"
 
-    found = check(broken_stack, [order_id], [scenario.sku])
+    found = _settled_check(broken_stack, order_id, scenario.sku, expected={"G2"})
 
     assert Violation("G2", order_id, "PAYMENT_FAILED, yet its stock is still reserved") in found
-    assert {violation.invariant for violation in found} == {"G2"}
+    assert {violation.invariant for violation in found} == {"G2"}, found
+
+
+def _settled_check(stack: LocalStack, order_id: str, sku: str, expected: set[str]) -> list[Violation]:
+    """The checker's findings once messages still in flight (the failure email, say) are consumed.
+
+    A backlog is a G5 finding only while it lasts; what the gutted handler broke stays broken.
+    """
+    deadline = time.monotonic() + 30
+    found = check(stack, [order_id], [sku])
+    while {violation.invariant for violation in found} != expected and time.monotonic() < deadline:
+        time.sleep(0.3)
+        found = check(stack, [order_id], [sku])
+    return found

@@ -42,6 +42,7 @@ def healthy() -> SystemState:
         invoices=Counter({ORDER: 1}),
         emails={ORDER: [f"Your orderflow order {ORDER} is confirmed"]},
         executions={ORDER: ["SUCCEEDED"]},
+        payments={ORDER: {"orderId": ORDER, "status": "SUCCEEDED", "paymentId": "ch_1"}},
     )
 
 
@@ -67,6 +68,11 @@ def _with(state: SystemState, **changes: Any) -> SystemState:
             ),
             ("G1", ORDER),
         ),
+        (lambda s: s.payments[ORDER].update(status="PENDING"), ("G1", ORDER)),
+        (
+            lambda s: s.ledgers[ORDER]["refunds"].append({"charge": "ch_1", "status": "succeeded"}),
+            ("G1", ORDER),
+        ),
         (lambda s: s.catalogue[SKU].update(available=9), ("G2", SKU)),
         (lambda s: s.catalogue[SKU].update(reserved=1, available=7), ("G2", SKU)),
         (lambda s: s.adjustments.update({SKU: 12}), ("G2", SKU)),
@@ -86,6 +92,8 @@ def _with(state: SystemState, **changes: Any) -> SystemState:
     ids=[
         "two-charges",
         "failed-but-charged",
+        "payments-disagree",
+        "refund-not-recorded",
         "unbooked-unit",
         "reserved-without-reservation",
         "stocked-not-logged",

@@ -48,7 +48,7 @@ class SystemState:
     """One reading of everything the guarantees speak of, for a set of orders and SKUs."""
 
     orders: dict[str, dict[str, Any]]
-    ledgers: dict[str, dict[str, Any]]
+    ledgers: dict[str, dict[str, Any]]  # the provider's, per order
     catalogue: dict[str, dict[str, Any]]
     adjustments: dict[str, int]  # SKU -> sum of its logged deltas
     reservations: dict[str, dict[str, Any]]  # order id -> record
@@ -58,6 +58,7 @@ class SystemState:
     executions: dict[str, list[str]] = field(default_factory=dict)  # order id -> statuses
     queue_backlog: dict[str, int] = field(default_factory=dict)  # source queue -> messages left
     dead_letters: dict[str, int] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)  # our Payments table, per order
 
 
 def read_state(stack: LocalStack, order_ids: Iterable[str], skus: Iterable[str]) -> SystemState:
@@ -96,6 +97,11 @@ def read_state(stack: LocalStack, order_ids: Iterable[str], skus: Iterable[str])
         executions=_executions(stack, set(order_ids)),
         queue_backlog=backlog,
         dead_letters=dead_letters,
+        payments={
+            order_id: item
+            for order_id in order_ids
+            if (item := table_item(stack, "PaymentsTable", {"orderId": order_id})) is not None
+        },
     )
 
 
@@ -145,7 +151,33 @@ def _money(order_id: str, order: dict[str, Any], state: SystemState) -> list[Vio
         )
     if status == "COMPLETED" and net != int(order.get("totalAmount", -1)):
         found.append(Violation("G1", order_id, f"COMPLETED for {order.get('totalAmount')}, net charge {net}"))
-    return found
+    return found + _books_agree(order_id, status, charges, ledger, state.payments.get(order_id))
+
+
+def _books_agree(
+    order_id: str, status: str, charges: list[str], ledger: dict[str, Any], payment: dict[str, Any] | None
+) -> list[Violation]:
+    """Our Payments table tells the same story as the provider's ledger."""
+    ours = payment or {}
+    if status == "COMPLETED" and (ours.get("status") != "SUCCEEDED" or ours.get("paymentId") not in charges):
+        return [
+            Violation(
+                "G1",
+                order_id,
+                f"COMPLETED, but payments recorded {ours.get('status')} {ours.get('paymentId')}",
+            )
+        ]
+    refunded = {refund["charge"] for refund in ledger["refunds"] if refund.get("status") == "succeeded"}
+    recorded = set(ours.get("refunds", {}))
+    if refunded != recorded:
+        return [
+            Violation(
+                "G1",
+                order_id,
+                f"the provider refunded {sorted(refunded)}, payments recorded {sorted(recorded)}",
+            )
+        ]
+    return []
 
 
 def _reservation(order_id: str, order: dict[str, Any], state: SystemState) -> list[Violation]:
