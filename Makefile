@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test install lint typecheck unit e2e build clean contracts contracts-generate openapi-generate chaos redrive
+.PHONY: run test install lint typecheck unit e2e build clean contracts contracts-generate openapi-generate chaos redrive token
 
 ## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
 run: install
@@ -73,6 +73,12 @@ contracts-generate: install
 ## handlers' own resolvers (lint fails until this is run and committed after an API change)
 openapi-generate: install
 	$(RUN) python -m orderflow_iac.openapi generate
+
+## token: print a bearer token for the running local API (the user is created in the local pool when new):
+## `make -s token ROLE=operator`, `make -s token ROLE=customer CUSTOMER=<id> EMAIL=<address>`
+token: install
+	@test -n "$(ROLE)" || { echo "usage: make -s token ROLE=operator|customer [CUSTOMER=<id> EMAIL=<address>]" >&2; exit 2; }
+	@$(RUN) python -m orderflow_local.tokens --role $(ROLE) $(if $(CUSTOMER),--customer "$(CUSTOMER)") $(if $(EMAIL),--email "$(EMAIL)")
 
 ## redrive: resume a stalled order's execution from its failed step on the running local system:
 ## `make redrive ORDER=<orderId>` (RedriveExecution, as an operator would run it on AWS)

@@ -10,6 +10,7 @@ examples per operation and a time limit on each request and on the whole run.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from orderflow_local.tokens import operator
 from tests.support.local_stack import REPO_ROOT, LocalStack, http
-from tests.support.saga import inventory, new_sku, order_body, stock, wait_until
+from tests.support.saga import as_customer, as_operator, inventory, new_sku, order_body, stock, wait_until
 
 FUZZING_CONFIG = REPO_ROOT / "tests" / "fuzzing" / "schemathesis.toml"
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -68,6 +70,8 @@ def test_the_gateway_serves_the_committed_document_with_itself_as_server(stack: 
 @pytest.mark.timeout(RUN_TIMEOUT + DRAIN_TIMEOUT + 30)
 def test_schemathesis_finds_the_api_true_to_its_document(stack: LocalStack) -> None:
     document_url = f"{stack.api_url}/openapi.json"
+    caller = operator()
+    (authorization,) = stack.signed_in(caller).values()
     run = subprocess.run(
         [
             str(SCHEMATHESIS),
@@ -77,9 +81,12 @@ def test_schemathesis_finds_the_api_true_to_its_document(stack: LocalStack) -> N
             document_url,
             "--checks",
             "all",
+            "--header",
+            f"Authorization: {authorization}",
             "--no-color",
         ],
         cwd=REPO_ROOT,
+        env={**os.environ, "ORDERFLOW_FUZZ_USERNAME": caller.username, "ORDERFLOW_FUZZ_EMAIL": caller.email},
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -103,11 +110,11 @@ def test_a_stock_update_that_is_not_a_json_object_is_refused_and_creates_nothing
     update = {"available": 5, "unitPrice": 100, "currency": "USD"}
     sent = json.dumps([update]).encode() if body == "array" else body
 
-    response = http("PUT", f"{stack.api_url}/inventory/{sku}", sent)
+    response = http("PUT", f"{stack.api_url}/inventory/{sku}", sent, as_operator(stack))
 
     assert response.status == 422, response.body
     assert response.json()["detail"]
-    assert http("GET", f"{stack.api_url}/inventory/{sku}").status == 404
+    assert http("GET", f"{stack.api_url}/inventory/{sku}", headers=as_operator(stack)).status == 404
 
 
 @pytest.mark.parametrize("body", [*NOT_OBJECTS, "array"], ids=[*map(bytes.decode, NOT_OBJECTS), "array"])
@@ -118,7 +125,12 @@ def test_an_adjustment_that_is_not_a_json_object_is_refused_and_changes_nothing(
     stock(stack, sku, available=5)
     sent = json.dumps([{"delta": 3, "reason": "delivery"}]).encode() if body == "array" else body
 
-    response = http("POST", f"{stack.api_url}/inventory/{sku}/adjustments", sent, {"Idempotency-Key": sku})
+    response = http(
+        "POST",
+        f"{stack.api_url}/inventory/{sku}/adjustments",
+        sent,
+        {"Idempotency-Key": sku, **as_operator(stack)},
+    )
 
     assert response.status == 422, response.body
     assert response.json()["detail"]
@@ -128,6 +140,8 @@ def test_an_adjustment_that_is_not_a_json_object_is_refused_and_changes_nothing(
 def test_a_body_that_is_not_json_media_is_refused_with_415(stack: LocalStack) -> None:
     body = json.dumps(order_body(new_sku(), 1, "tok_visa")).encode()
     for media_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
-        response = http("POST", f"{stack.api_url}/orders", body, {"Content-Type": media_type})
+        response = http(
+            "POST", f"{stack.api_url}/orders", body, {"Content-Type": media_type, **as_customer(stack)}
+        )
         assert response.status == 415, (media_type, response.body)
         assert response.json()["detail"] == [{"loc": ["body"], "type": "unsupported_content_type"}]

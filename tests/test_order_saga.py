@@ -10,6 +10,8 @@ from pypdf import PdfReader
 
 from tests.support.local_stack import LocalStack, http
 from tests.support.saga import (
+    as_customer,
+    get_order,
     inventory,
     new_sku,
     order_body,
@@ -153,7 +155,7 @@ def test_an_invalid_order_is_refused_and_creates_nothing(stack: LocalStack, body
     before = dynamodb.scan(TableName=orders_table, Select="COUNT")["Count"]
     executions_before = _execution_count(stack)
 
-    response = http("POST", f"{stack.api_url}/orders", body)
+    response = http("POST", f"{stack.api_url}/orders", body, as_customer(stack))
 
     assert response.status in (400, 422)
     assert response.json()  # says what is wrong
@@ -173,7 +175,7 @@ def test_a_retried_post_with_an_idempotency_key_returns_the_same_order(stack: Lo
 
 
 def test_an_unknown_order_is_404(stack: LocalStack) -> None:
-    assert http("GET", f"{stack.api_url}/orders/does-not-exist").status == 404
+    assert get_order(stack, "does-not-exist").status == 404
 
 
 def _orders_table(stack: LocalStack) -> str:

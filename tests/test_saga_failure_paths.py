@@ -17,7 +17,7 @@ import pytest
 from orderflow_local import faults
 from tests.support.guarantees import invoice_objects
 from tests.support.local_stack import REPO_ROOT, http
-from tests.support.saga import wait_until
+from tests.support.saga import placed_by, wait_until
 from tests.support.scenario import Scenario
 
 
@@ -85,7 +85,8 @@ def test_a_client_retry_after_a_crash_past_the_start_gets_the_same_order(scenari
             "times": 1,
         }
     )
-    url, key = f"{scenario.stack.api_url}/orders", {"Idempotency-Key": f"retry-{scenario.customer_id}"}
+    url = f"{scenario.stack.api_url}/orders"
+    key = {"Idempotency-Key": f"retry-{scenario.customer_id}", **placed_by(scenario.stack, scenario.body())}
 
     crashed = http("POST", url, scenario.body(), key)
     assert crashed.status == 502  # the function died: no answer, the saga is running

@@ -6,7 +6,7 @@ import time
 
 from tests.support.guarantees import catalogue_item, reservation
 from tests.support.local_stack import http
-from tests.support.saga import inventory, wait_until
+from tests.support.saga import as_operator, inventory, wait_until
 from tests.support.scenario import Scenario
 
 # ReserveStock's whole budget at the tests' time scale: three attempts of 120 s plus 10 s and 20 s
@@ -61,27 +61,28 @@ def _queue_is_drained(scenario: Scenario) -> bool:
 def test_a_put_with_a_stale_etag_is_refused_and_loses_no_reservation(scenario: Scenario) -> None:
     stack = scenario.stack
     url = f"{stack.api_url}/inventory/{scenario.sku}"
-    read = http("GET", url)
+    operator = as_operator(stack)
+    read = http("GET", url, headers=operator)
     etag = read.headers["ETag"]
     operator_sets = {"available": read.json()["available"] + 5, "unitPrice": 2500, "currency": "USD"}
 
     # An order reserves between the operator's read and write.
     scenario.place("tok_declined", quantity=3)
-    wait_until(lambda: http("GET", url).headers["ETag"] != etag, message="the reservation")
+    wait_until(lambda: http("GET", url, headers=operator).headers["ETag"] != etag, message="the reservation")
 
-    stale = http("PUT", url, operator_sets, {"If-Match": etag})
+    stale = http("PUT", url, operator_sets, {"If-Match": etag, **operator})
     assert stale.status == 412
     assert "message" in stale.json()
 
     # Once the declined order has given its units back, a write based on a fresh read goes through.
     assert scenario.terminal()["status"] == "PAYMENT_FAILED"
     scenario.guarantees_hold()
-    fresh = http("GET", url)
+    fresh = http("GET", url, headers=operator)
     accepted = http(
         "PUT",
         url,
         {**operator_sets, "available": fresh.json()["available"] + 5},
-        {"If-Match": fresh.headers["ETag"]},
+        {"If-Match": fresh.headers["ETag"], **operator},
     )
     assert accepted.status == 200
     assert accepted.headers["ETag"] != fresh.headers["ETag"]
@@ -93,9 +94,10 @@ def test_an_adjustment_applies_once_per_idempotency_key_and_never_below_zero(sce
     url = f"{scenario.stack.api_url}/inventory/{scenario.sku}/adjustments"
     damaged = {"delta": -3, "reason": "damaged in the warehouse"}
 
-    first = http("POST", url, damaged, {"Idempotency-Key": "count-7"})
-    again = http("POST", url, damaged, {"Idempotency-Key": "count-7"})
-    too_many = http("POST", url, {"delta": -8, "reason": "lost"})
+    operator = as_operator(scenario.stack)
+    first = http("POST", url, damaged, {"Idempotency-Key": "count-7", **operator})
+    again = http("POST", url, damaged, {"Idempotency-Key": "count-7", **operator})
+    too_many = http("POST", url, {"delta": -8, "reason": "lost"}, operator)
 
     assert (first.status, again.status) == (200, 200)
     assert first.json() == again.json()

@@ -13,6 +13,7 @@ import pytest
 from orderflow_local import moto_compat
 from orderflow_local.intrinsics import TemplateError
 from orderflow_local.provisioner import DeployedStack, Provisioner, creation_order
+from orderflow_local.stacks import INFRA_STACK, STACKS, LocalEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ["orders", "inventory", "payments", "invoicing", "notifications"]
@@ -34,24 +35,26 @@ def patched_moto() -> Iterator[None]:
 
 @pytest.fixture
 def provisioner(fake_aws: None, patched_moto: None) -> Provisioner:
-    provisioner = Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
-    provisioner.deploy("orderflow-infra", REPO / "infra" / "template.yaml", {})
-    return provisioner
+    return Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
 
 
-def deploy(provisioner: Provisioner, service: str, **parameters: str) -> DeployedStack:
-    return provisioner.deploy(
-        f"orderflow-{service}",
-        REPO / "services" / service / "template.yaml",
-        {"EventBusName": "orderflow", **parameters},
-    )
+@pytest.fixture
+def infra(provisioner: Provisioner) -> DeployedStack:
+    return provisioner.deploy(INFRA_STACK, REPO / "infra" / "template.yaml", {})
+
+
+def deploy(provisioner: Provisioner, infra: DeployedStack, service: str, **parameters: str) -> DeployedStack:
+    """A service's stack with the parameters the local runtime gives it (stacks.STACKS)."""
+    (definition,) = [stack for stack in STACKS if stack.name == f"orderflow-{service}"]
+    local = definition.parameters(LocalEndpoints("http://127.0.0.1:1"), infra.outputs)
+    return provisioner.deploy(definition.name, REPO / definition.template, {**local, **parameters})
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_service_template_deploys_with_its_functions_and_consumers(
-    provisioner: Provisioner, service: str
+    provisioner: Provisioner, infra: DeployedStack, service: str
 ) -> None:
-    stack = deploy(provisioner, service)
+    stack = deploy(provisioner, infra, service)
     assert stack.functions, "every service has at least one function"
     for function in stack.functions.values():
         module = function.handler.rsplit(".", 1)[0].replace(".", "/")
@@ -69,8 +72,8 @@ def test_every_service_template_deploys_with_its_functions_and_consumers(
         assert source.report_batch_item_failures
 
 
-def test_rules_deliver_to_the_services_queues(provisioner: Provisioner) -> None:
-    stack = deploy(provisioner, "inventory")
+def test_rules_deliver_to_the_services_queues(provisioner: Provisioner, infra: DeployedStack) -> None:
+    stack = deploy(provisioner, infra, "inventory")
     events = boto3.client("events")
     targets = [
         target["Arn"]
@@ -83,24 +86,46 @@ def test_rules_deliver_to_the_services_queues(provisioner: Provisioner) -> None:
     assert sorted(targets) == sorted(source.queue_arn for source in stack.event_sources)
 
 
-def test_the_state_machine_is_the_asl_file_after_substitution(provisioner: Provisioner) -> None:
-    stack = deploy(provisioner, "orders")
+def test_the_state_machine_is_the_asl_file_after_substitution(
+    provisioner: Provisioner, infra: DeployedStack
+) -> None:
+    stack = deploy(provisioner, infra, "orders")
     arn = stack.outputs["OrderSagaStateMachineArn"]
     definition = boto3.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"]
     asl = (REPO / "services" / "orders" / "statemachine" / "order_saga.asl.json").read_text()
     assert definition == asl.replace("${EventBusName}", "orderflow")
 
 
-def test_api_routes_come_from_the_template(provisioner: Provisioner) -> None:
-    stack = deploy(provisioner, "orders")
+def test_api_routes_come_from_the_template_each_behind_the_user_pool(
+    provisioner: Provisioner, infra: DeployedStack
+) -> None:
+    stack = deploy(provisioner, infra, "orders")
     assert {(route.method, route.path) for route in stack.routes} == {
         ("POST", "/orders"),
         ("GET", "/orders/{orderId}"),
     }
+    pool_arn = infra.outputs["UserPoolArn"]
+    assert {route.authorizer.provider_arns if route.authorizer else None for route in stack.routes} == {
+        (pool_arn,)
+    }
 
 
-def test_a_secret_is_created_with_a_generated_value(provisioner: Provisioner) -> None:
-    stack = deploy(provisioner, "payments", PaymentProviderUrl="http://127.0.0.1:1")
+def test_the_user_pool_has_the_operators_group_and_the_api_client(infra: DeployedStack) -> None:
+    outputs = infra.outputs
+    cognito = boto3.client("cognito-idp")
+    pool = cognito.describe_user_pool(UserPoolId=outputs["UserPoolId"])["UserPool"]
+    assert pool["Arn"] == outputs["UserPoolArn"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    group = cognito.get_group(GroupName=outputs["OperatorsGroupName"], UserPoolId=outputs["UserPoolId"])
+    assert group["Group"]["GroupName"] == "operators"
+    client = cognito.describe_user_pool_client(
+        UserPoolId=outputs["UserPoolId"], ClientId=outputs["ApiClientId"]
+    )
+    assert "email" in client["UserPoolClient"]["ReadAttributes"]
+
+
+def test_a_secret_is_created_with_a_generated_value(provisioner: Provisioner, infra: DeployedStack) -> None:
+    stack = deploy(provisioner, infra, "payments", PaymentProviderUrl="http://127.0.0.1:1")
     (secret,) = stack.logical_ids_of_type("AWS::SecretsManager::Secret")
     value = boto3.client("secretsmanager").get_secret_value(SecretId=stack.physical_id(secret))[
         "SecretString"
@@ -109,9 +134,9 @@ def test_a_secret_is_created_with_a_generated_value(provisioner: Provisioner) ->
 
 
 def test_emails_sent_with_the_configuration_set_are_reported_to_the_default_bus(
-    provisioner: Provisioner,
+    provisioner: Provisioner, infra: DeployedStack
 ) -> None:
-    stack = deploy(provisioner, "notifications")
+    stack = deploy(provisioner, infra, "notifications")
     set_name = stack.outputs["EmailConfigurationSetName"]
     [destination] = boto3.client("sesv2").get_configuration_set_event_destinations(
         ConfigurationSetName=set_name

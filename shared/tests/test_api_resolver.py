@@ -168,11 +168,11 @@ def test_the_document_declares_those_shapes_and_no_null_header() -> None:
     take = document["paths"]["/deliveries"]["post"]["responses"]
     find = document["paths"]["/deliveries/{number}"]["get"]
 
-    assert sorted(take) == ["201", "415", "422"]
+    assert sorted(take) == ["201", "401", "415", "422"]
     assert take["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ValidationErrors"
     }
-    assert sorted(find["responses"]) == ["404", "422"]
+    assert sorted(find["responses"]) == ["401", "404", "422"]
     (header,) = [p for p in find["parameters"] if p["in"] == "header"]
     assert header["schema"]["type"] == "string"
     assert "anyOf" not in header["schema"]

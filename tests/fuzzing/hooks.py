@@ -1,13 +1,20 @@
-"""Loaded by schemathesis in the fuzz run (tests/fuzzing/schemathesis.toml): the failures it excuses.
+"""Loaded by schemathesis in the fuzz run (tests/fuzzing/schemathesis.toml): who the caller is, and the
+failures it excuses.
 
-Only "valid data rejected" failures, and only where the data was not valid in the first place or
-the refusal is one the document declares for what came before the request: a reused Idempotency-Key
-(422 with a message, not a validation error) or a stale If-Match (412). Schema-valid data refused for
-anything else still fails the run.
+The run calls as one signed-in user (an operator, who may use every operation), named by
+ORDERFLOW_FUZZ_USERNAME and ORDERFLOW_FUZZ_EMAIL. An order body may name its customer, but only as
+the caller: a generated `customer` block is rewritten to the caller's before the request, so schema-
+valid orders are placed (a block naming someone else is refused 403, tested end to end).
+
+The failures excused are only "valid data rejected" failures, and only where the data was not
+valid in the first place or the refusal is one the document declares for what came before the
+request: a reused Idempotency-Key (422 with a message, not a validation error) or a stale If-Match
+(412). Schema-valid data refused for anything else still fails the run.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import schemathesis
@@ -39,3 +46,12 @@ def _reused_key_refusal(response: Any) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and "detail" not in body and "Idempotency-Key" in str(body.get("message"))
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    if (case.method.upper(), case.path) != ("POST", "/orders") or not isinstance(case.body, dict):
+        return
+    customer = case.body.get("customer")
+    if isinstance(customer, dict):
+        customer.update(id=os.environ["ORDERFLOW_FUZZ_USERNAME"], email=os.environ["ORDERFLOW_FUZZ_EMAIL"])

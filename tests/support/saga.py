@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+from orderflow_local.tokens import customer, operator
 from tests.support.local_stack import LocalStack, http
 
 TERMINAL = {"COMPLETED", "OUT_OF_STOCK", "PAYMENT_FAILED", "FAILED"}
@@ -23,17 +24,28 @@ def new_sku() -> str:
     return f"E2E-{uuid.uuid4().hex[:10].upper()}"
 
 
+def as_operator(stack: LocalStack) -> dict[str, str]:
+    return stack.signed_in(operator())
+
+
+def as_customer(
+    stack: LocalStack, customer_id: str = "c-1", email: str = "ana@example.com"
+) -> dict[str, str]:
+    return stack.signed_in(customer(customer_id, email))
+
+
 def stock(stack: LocalStack, sku: str, available: int, unit_price: int = 2500, currency: str = "USD") -> None:
     response = http(
         "PUT",
         f"{stack.api_url}/inventory/{sku}",
         {"available": available, "unitPrice": unit_price, "currency": currency},
+        as_operator(stack),
     )
     assert response.status == 200, response.body
 
 
 def inventory(stack: LocalStack, sku: str) -> dict[str, Any]:
-    response = http("GET", f"{stack.api_url}/inventory/{sku}")
+    response = http("GET", f"{stack.api_url}/inventory/{sku}", headers=as_operator(stack))
     assert response.status == 200, response.body
     return dict(response.json())
 
@@ -52,15 +64,26 @@ def order_body(
 def place_order(
     stack: LocalStack, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    response = http("POST", f"{stack.api_url}/orders", body, headers)
+    """POST /orders signed in as the customer the body names."""
+    response = http("POST", f"{stack.api_url}/orders", body, {**placed_by(stack, body), **(headers or {})})
     assert response.status == 201, response.body
     return dict(response.json())
+
+
+def placed_by(stack: LocalStack, body: dict[str, Any]) -> dict[str, str]:
+    """The Authorization header of the customer an order body names."""
+    return as_customer(stack, body["customer"]["id"], body["customer"]["email"])
+
+
+def get_order(stack: LocalStack, order_id: str) -> Any:
+    """GET /orders/{orderId} as an operator (who may read every order)."""
+    return http("GET", f"{stack.api_url}/orders/{order_id}", headers=as_operator(stack))
 
 
 def wait_for_terminal(stack: LocalStack, order_id: str, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        response = http("GET", f"{stack.api_url}/orders/{order_id}")
+        response = get_order(stack, order_id)
         assert response.status == 200, response.body
         order = dict(response.json())
         if order["status"] in TERMINAL:

@@ -9,7 +9,7 @@ from typing import Any
 from orderflow_local import faults
 from tests.support.guarantees import OrderUnderTest, wait_for_guarantees
 from tests.support.local_stack import LocalStack, http
-from tests.support.saga import new_sku, order_body, place_order, stock, wait_for_terminal
+from tests.support.saga import get_order, new_sku, order_body, place_order, stock, wait_for_terminal
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Scenario:
         return wait_for_terminal(self.stack, self.order_id, timeout)
 
     def order(self) -> dict[str, Any]:
-        response = http("GET", f"{self.stack.api_url}/orders/{self.order_id}")
+        response = get_order(self.stack, self.order_id)
         assert response.status == 200, response.body
         return dict(response.json())
 

@@ -4,7 +4,8 @@ Routes come from the REST APIs the SAM templates declare (their OpenAPI bodies),
 endpoint in a template is served here without any local list to keep in step. Local stand-ins
 for AWS APIs that moto lacks (the Schemas API) are mounted on a path prefix and answer first.
 Besides the routes it answers GET /health and GET /openapi.json, the public API's document with
-this gateway as its server.
+this gateway as its server. A route whose API declares a Cognito authorizer is served only with a
+token that authorizer accepts (orderflow_local.cognito), as API Gateway would.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from orderflow_local.cognito import CognitoAuthorizer, TokenVerifier, Unauthorized
 from orderflow_local.lambda_runtime import FunctionError, LocalFunction
 from orderflow_local.settings import ACCOUNT_ID
 
@@ -40,6 +42,7 @@ class Route:
     method: str
     resource: str  # the API Gateway resource path, e.g. /orders/{orderId}
     function: LocalFunction
+    authorizer: CognitoAuthorizer | None = None
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
@@ -78,8 +81,10 @@ class LocalApiGateway:
         port: int,
         health: Callable[[], tuple[bool, dict[str, Any]]],
         openapi_document: Path | None = None,
+        verifier: TokenVerifier | None = None,
     ) -> None:
         self._routes: list[Route] = []
+        self._verifier = verifier
         self._mounts: list[tuple[str, MountedService]] = []
         self._health = health
         self._openapi_document = openapi_document
@@ -110,8 +115,12 @@ class LocalApiGateway:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def add_route(self, method: str, resource: str, function: LocalFunction) -> None:
-        self._routes.append(Route(method.upper(), resource, function))
+    def add_route(
+        self, method: str, resource: str, function: LocalFunction, authorizer: CognitoAuthorizer | None = None
+    ) -> None:
+        if authorizer is not None and self._verifier is None:
+            raise ValueError(f"{method} {resource} needs an authorizer, and this gateway verifies no tokens")
+        self._routes.append(Route(method.upper(), resource, function, authorizer))
 
     def mount(self, prefix: str, service: MountedService) -> None:
         """Serve every request under `prefix` (the prefix itself included) with `service`."""
@@ -156,7 +165,16 @@ class LocalApiGateway:
             )
             return
         route, match = chosen
-        event = proxy_event(request, route, path, split.query, body, match.groupdict())
+        claims = None
+        if route.authorizer is not None:
+            assert self._verifier is not None
+            try:
+                claims = self._verifier.claims(route.authorizer, dict(request.headers.items()))
+            except Unauthorized as refused:
+                logger.info("%s %s: 401, %s", request.command, path, refused)
+                _reply(request, HTTPStatus.UNAUTHORIZED, {"message": "Unauthorized"})
+                return
+        event = proxy_event(request, route, path, split.query, body, match.groupdict(), claims)
         try:
             response = route.function.invoke(event)
         except FunctionError as error:
@@ -181,6 +199,7 @@ def proxy_event(
     query: str,
     body: bytes,
     path_parameters: dict[str, str],
+    claims: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The REST API (v1) Lambda proxy integration event, as API Gateway builds it."""
     multi_headers: dict[str, list[str]] = {}
@@ -216,6 +235,7 @@ def proxy_event(
                 "sourceIp": request.client_address[0],
                 "userAgent": request.headers.get("User-Agent"),
             },
+            **({"authorizer": {"claims": claims}} if claims is not None else {}),
         },
         "body": text if body else None,
         "isBase64Encoded": is_base64,

@@ -1,8 +1,9 @@
 """Starting the whole local system in a process of its own, exactly as `make run` does, on free ports.
 
 For the tools and tests that drive the system from outside: the end-to-end tests and the chaos
-runner. The returned ``LocalStack`` knows its endpoints, gives AWS clients for the local AWS, and
-reads what an operator would look at (its log, its dead-letter queues).
+runner. The returned ``LocalStack`` knows its endpoints, gives AWS clients for the local AWS, signs
+callers in to its user pool (``signed_in``), and reads what an operator would look at (its log, its
+dead-letter queues).
 """
 
 from __future__ import annotations
@@ -13,17 +14,23 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from orderflow_local.tokens import Identity, issue_token
+
 # infra/src/orderflow_local/launcher.py -> the repository root
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+# ID tokens live an hour; one is reused for half of that, well clear of its expiry.
+TOKEN_REUSE_SECONDS = 30 * 60
 
 
 def free_port() -> int:
@@ -63,6 +70,20 @@ class LocalStack:
     process: subprocess.Popen[bytes]
     log_path: Path
     fault_plan: Path
+    _tokens: dict[Identity, tuple[float, str]] = field(default_factory=dict, repr=False)
+    _tokens_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def signed_in(self, identity: Identity) -> dict[str, str]:
+        """The Authorization header of `identity` (created in the local user pool when new).
+
+        Issued one at a time: one username asked for with two emails at once must not get a token
+        carrying the other's."""
+        with self._tokens_lock:
+            issued = self._tokens.get(identity)
+            if issued is None or time.monotonic() - issued[0] > TOKEN_REUSE_SECONDS:
+                issued = (time.monotonic(), issue_token(self.client("cognito-idp"), identity))
+                self._tokens[identity] = issued
+        return {"Authorization": f"Bearer {issued[1]}"}
 
     def client(self, service: str) -> Any:
         return boto3.client(  # type: ignore[call-overload]

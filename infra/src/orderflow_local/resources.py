@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orderflow_local.cognito import CognitoAuthorizer, UnsupportedAuthorizer, route_authorizer
 from orderflow_local.intrinsics import ResolvedResource, TemplateError
 from orderflow_local.schema_store import SchemaStore, SchemaStoreError
 from orderflow_local.settings import ACCOUNT_ID, REGION
@@ -48,6 +49,7 @@ class ApiRoute:
     method: str
     path: str
     function_logical_id: str
+    authorizer: CognitoAuthorizer | None = None
 
 
 @dataclass
@@ -350,7 +352,11 @@ def _rest_api(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> Reso
             function = match and next((f for f in ctx.functions.values() if f.name == match.group(1)), None)
             if not function:
                 raise TemplateError(f"{logical_id} {method.upper()} {path}: no local function behind {uri!r}")
-            ctx.routes.append(ApiRoute(method.upper(), path, function.logical_id))
+            try:
+                authorizer = route_authorizer(props["Body"], operation)
+            except UnsupportedAuthorizer as error:
+                raise TemplateError(f"{logical_id} {method.upper()} {path}: {error}") from error
+            ctx.routes.append(ApiRoute(method.upper(), path, function.logical_id, authorizer))
     api_id = ctx.physical_name(logical_id, 64)
     return ResolvedResource(api_id, {"RootResourceId": "root"})
 
@@ -384,6 +390,56 @@ def _schema(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> Resolv
     )
 
 
+def _user_pool(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    passed_on = ("Policies", "Schema", "AdminCreateUserConfig", "MfaConfiguration", "UserPoolAddOns")
+    pool = ctx.clients("cognito-idp").create_user_pool(
+        PoolName=props.get("UserPoolName") or ctx.physical_name(logical_id, 128),
+        **_present(props, *passed_on),
+    )["UserPool"]
+    return ResolvedResource(
+        pool["Id"],
+        {
+            "Arn": pool["Arn"],
+            "UserPoolId": pool["Id"],
+            "ProviderName": f"cognito-idp.{REGION}.amazonaws.com/{pool['Id']}",
+            "ProviderURL": f"https://cognito-idp.{REGION}.amazonaws.com/{pool['Id']}",
+        },
+    )
+
+
+def _user_pool_group(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    name = props.get("GroupName") or ctx.physical_name(logical_id, 128)
+    request = {"GroupName": name, "UserPoolId": props["UserPoolId"]}
+    ctx.clients("cognito-idp").create_group(**request, **_present(props, "Description", "Precedence"))
+    return ResolvedResource(name)
+
+
+def _user_pool_client(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    passed_on = (
+        "GenerateSecret",
+        "ExplicitAuthFlows",
+        "ReadAttributes",
+        "WriteAttributes",
+        "PreventUserExistenceErrors",
+        "IdTokenValidity",
+        "AccessTokenValidity",
+        "RefreshTokenValidity",
+        "TokenValidityUnits",
+    )
+    client = ctx.clients("cognito-idp").create_user_pool_client(
+        UserPoolId=props["UserPoolId"],
+        ClientName=props.get("ClientName") or ctx.physical_name(logical_id, 128),
+        **_present(props, *passed_on),
+    )["UserPoolClient"]
+    return ResolvedResource(
+        client["ClientId"], {"ClientId": client["ClientId"], "Name": client["ClientName"]}
+    )
+
+
+def _present(props: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: props[key] for key in keys if key in props}
+
+
 def _tags(props: dict[str, Any]) -> dict[str, str]:
     return {tag["Key"]: str(tag["Value"]) for tag in props.get("Tags", [])}
 
@@ -415,6 +471,9 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::Lambda::Function": _lambda_function,
     "AWS::Lambda::EventSourceMapping": _event_source_mapping,
     "AWS::ApiGateway::RestApi": _rest_api,
+    "AWS::Cognito::UserPool": _user_pool,
+    "AWS::Cognito::UserPoolGroup": _user_pool_group,
+    "AWS::Cognito::UserPoolClient": _user_pool_client,
     # moto has no Schemas API: these go to the local registry the gateway serves read-only.
     "AWS::EventSchemas::Registry": _schema_registry,
     "AWS::EventSchemas::Schema": _schema,

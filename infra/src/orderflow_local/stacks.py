@@ -50,17 +50,30 @@ def _service(name: str) -> StackDefinition:
     return StackDefinition(f"orderflow-{name}", f"services/{name}/template.yaml")
 
 
+def _api_parameters(infra_outputs: Mapping[str, str]) -> dict[str, str]:
+    """What a service with an API needs from infra: the bus, and the user pool its callers sign in to."""
+    return {
+        "EventBusName": infra_outputs["EventBusName"],
+        "UserPoolArn": infra_outputs["UserPoolArn"],
+        "OperatorsGroupName": infra_outputs["OperatorsGroupName"],
+    }
+
+
 STACKS: tuple[StackDefinition, ...] = (
     StackDefinition(INFRA_STACK, "infra/template.yaml", parameters=lambda endpoints, outputs: {}),
     StackDefinition(
         "orderflow-orders",
         "services/orders/template.yaml",
         parameters=lambda endpoints, outputs: {
-            "EventBusName": outputs["EventBusName"],
+            **_api_parameters(outputs),
             "PendingStartGraceSeconds": f"{endpoints.scaled(30):g}",
         },
     ),
-    _service("inventory"),
+    StackDefinition(
+        "orderflow-inventory",
+        "services/inventory/template.yaml",
+        parameters=lambda endpoints, outputs: _api_parameters(outputs),
+    ),
     StackDefinition(
         PAYMENTS_STACK,
         "services/payments/template.yaml",

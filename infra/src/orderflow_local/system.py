@@ -17,6 +17,7 @@ from moto.server import ThreadedMotoServer
 
 from orderflow_local import faults, moto_compat, schemas_api
 from orderflow_local.api_gateway import LocalApiGateway
+from orderflow_local.cognito import TokenVerifier, served_jwks
 from orderflow_local.lambda_runtime import LocalFunction
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_local.provisioner import DeployedStack, Provisioner
@@ -55,7 +56,11 @@ class LocalSystem:
         self._failure: str | None = None
         self.schema_store = SchemaStore()
         self.gateway = LocalApiGateway(
-            settings.host, settings.api_port, self.health, settings.repo_root / OPENAPI_DOCUMENT
+            settings.host,
+            settings.api_port,
+            self.health,
+            settings.repo_root / OPENAPI_DOCUMENT,
+            TokenVerifier(lambda: self.client("cognito-idp"), served_jwks(settings.aws_endpoint)),
         )
         # moto has no Schemas API: the registries the templates declare are served next to the API.
         self.gateway.mount(schemas_api.PREFIX, schemas_api.SchemasApi(self.schema_store).respond)
@@ -216,7 +221,10 @@ class LocalSystem:
                 self.pollers.append(poller)
             for route in stack.routes:
                 self.gateway.add_route(
-                    route.method, route.path, self.functions[f"{stack.name}.{route.function_logical_id}"]
+                    route.method,
+                    route.path,
+                    self.functions[f"{stack.name}.{route.function_logical_id}"],
+                    route.authorizer,
                 )
         _wait_until(lambda: all(p.polling.is_set() for p in self.pollers), timeout=30)
 

@@ -14,7 +14,7 @@ from inventory.stock import StockLevel
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
 from orderflow_shared.contracts.values import OrderItem
-from orderflow_shared.testing import FakeLambdaContext, api_event
+from orderflow_shared.testing import FakeLambdaContext, api_event, customer_claims, operator_claims
 
 from .books_check import balance_problems, logged_deltas
 
@@ -22,6 +22,10 @@ pytestmark = pytest.mark.usefixtures("aws")
 
 STOCK = "/inventory/{sku}"
 ADJUSTMENTS = "/inventory/{sku}/adjustments"
+
+# The claims of the callers' ID tokens: an operator manages stock, a customer may only read it.
+OPERATOR = operator_claims()
+CUSTOMER = customer_claims("c-1", "ana@example.com")
 
 
 @dataclass(frozen=True)
@@ -42,24 +46,42 @@ def call(
     body: Any = None,
     headers: dict[str, str] | None = None,
     resource: str = STOCK,
+    caller: dict[str, str] | None = OPERATOR,
 ) -> Answer:
+    """A request as ``caller`` (the claims of their ID token; None: no authorizer vouched)."""
     path = resource.replace("{sku}", sku)
-    event = api_event(method, path, resource, body=body, headers=headers, path_parameters={"sku": sku})
+    event = api_event(
+        method, path, resource, body=body, headers=headers, path_parameters={"sku": sku}, claims=caller
+    )
     response = api.handler(event, context)
     # API Gateway REST (payload 1.0) answers every header in multiValueHeaders.
     headers = {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
     return Answer(response["statusCode"], json.loads(response["body"]), headers)
 
 
-def adjust(sku: str, delta: Any, reason: Any, context: FakeLambdaContext, key: str | None = None) -> Answer:
+def adjust(
+    sku: str,
+    delta: Any,
+    reason: Any,
+    context: FakeLambdaContext,
+    key: str | None = None,
+    caller: dict[str, str] | None = OPERATOR,
+) -> Answer:
     headers = {"Idempotency-Key": key} if key else None
     body = {"delta": delta, "reason": reason}
-    return call("POST", sku, context, body, headers, resource=ADJUSTMENTS)
+    return call("POST", sku, context, body, headers, resource=ADJUSTMENTS, caller=caller)
 
 
-def put(sku: str, available: int, context: FakeLambdaContext, if_match: str | None = None) -> Answer:
+def put(
+    sku: str,
+    available: int,
+    context: FakeLambdaContext,
+    if_match: str | None = None,
+    caller: dict[str, str] | None = OPERATOR,
+) -> Answer:
     headers = {"If-Match": if_match} if if_match is not None else None
-    return call("PUT", sku, context, {"available": available, "unitPrice": 4999, "currency": "USD"}, headers)
+    body = {"available": available, "unitPrice": 4999, "currency": "USD"}
+    return call("PUT", sku, context, body, headers, caller=caller)
 
 
 @pytest.fixture

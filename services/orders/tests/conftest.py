@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.testing import mocked_aws, use_fake_aws
+from orderflow_shared.testing import customer_claims, mocked_aws, use_fake_aws
 from orderflow_shared.testing.template import SamTemplate
 
 SERVICE_ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,11 @@ ASL_PATH = SERVICE_ROOT / "statemachine" / "order_saga.asl.json"
 TEMPLATE = SamTemplate.load(SERVICE_ROOT / "template.yaml")
 TABLES = TEMPLATE.table_environment()
 
-# A valid POST /orders body.
+# The signed-in customer VALID names, and another one.
+ANA = customer_claims("c-1", "ana@example.com")
+BO = customer_claims("c-2", "bo@example.com")
+
+# A valid POST /orders body, placed by ANA.
 VALID = {
     "customer": {"id": "c-1", "email": "ana@example.com"},
     "items": [{"sku": "KB-001", "quantity": 2}],

@@ -14,18 +14,25 @@ from botocore.exceptions import ClientError
 from orderflow_shared.aws import dynamodb_table
 from orderflow_shared.testing import FakeLambdaContext, api_event
 
-from .conftest import VALID, body, executions
+from .conftest import ANA, BO, VALID, body, executions
 
 
-def post(api: ModuleType, payload: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    event = api_event("POST", "/orders", "/orders", payload, headers)
+def post(
+    api: ModuleType, payload: Any, headers: dict[str, str] | None = None, caller: dict[str, str] | None = ANA
+) -> dict[str, Any]:
+    """POST /orders as ``caller`` (the claims of their ID token; None: no authorizer vouched)."""
+    event = api_event("POST", "/orders", "/orders", payload, headers, claims=caller)
     result: dict[str, Any] = api.handler(event, FakeLambdaContext())
     return result
 
 
-def get(api: ModuleType, order_id: str) -> dict[str, Any]:
+def get(api: ModuleType, order_id: str, caller: dict[str, str] | None = ANA) -> dict[str, Any]:
     event = api_event(
-        "GET", f"/orders/{order_id}", "/orders/{orderId}", path_parameters={"orderId": order_id}
+        "GET",
+        f"/orders/{order_id}",
+        "/orders/{orderId}",
+        path_parameters={"orderId": order_id},
+        claims=caller,
     )
     result: dict[str, Any] = api.handler(event, FakeLambdaContext())
     return result
@@ -171,7 +178,7 @@ def test_a_retry_after_a_crash_between_storing_and_starting_lands_on_the_same_or
 def test_the_same_key_from_another_customer_is_another_order(api: ModuleType) -> None:
     other_customer = {**VALID, "customer": {"id": "c-2", "email": "bo@example.com"}}
     first = body(post(api, VALID, {"Idempotency-Key": "shared-key"}))
-    second = body(post(api, other_customer, {"Idempotency-Key": "shared-key"}))
+    second = body(post(api, other_customer, {"Idempotency-Key": "shared-key"}, caller=BO))
     assert first["orderId"] != second["orderId"]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from orderflow_shared.testing import FakeLambdaContext, api_event
 
-from .conftest import VALID, body, executions
+from .conftest import ANA, VALID, body, executions
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from .conftest import VALID, body, executions
 def test_a_body_that_is_not_one_json_object_is_refused(
     api: ModuleType, orders_table: Any, state_machine_arn: str, text: str
 ) -> None:
-    response = api.handler(api_event("POST", "/orders", "/orders", text), FakeLambdaContext())
+    response = api.handler(api_event("POST", "/orders", "/orders", text, claims=ANA), FakeLambdaContext())
 
     assert response["statusCode"] == 422
     assert body(response)["detail"][0]["loc"] == ["body"]
@@ -47,7 +47,7 @@ def test_a_body_that_is_not_one_json_object_is_refused(
 def test_a_body_the_document_does_not_describe_is_refused(
     api: ModuleType, orders_table: Any, order: dict[str, Any], field: str
 ) -> None:
-    response = api.handler(api_event("POST", "/orders", "/orders", order), FakeLambdaContext())
+    response = api.handler(api_event("POST", "/orders", "/orders", order, claims=ANA), FakeLambdaContext())
 
     assert response["statusCode"] == 422
     assert field in response["body"]
@@ -57,7 +57,7 @@ def test_a_body_the_document_does_not_describe_is_refused(
 def test_a_quantity_written_with_a_zero_fraction_is_a_quantity(api: ModuleType) -> None:
     order = {**VALID, "items": [{"sku": "KB-001", "quantity": 2.0}]}
 
-    response = api.handler(api_event("POST", "/orders", "/orders", order), FakeLambdaContext())
+    response = api.handler(api_event("POST", "/orders", "/orders", order, claims=ANA), FakeLambdaContext())
 
     assert response["statusCode"] == 201
     assert body(response)["items"] == [{"sku": "KB-001", "quantity": 2}]

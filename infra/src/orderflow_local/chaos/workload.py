@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orderflow_local.launcher import LocalStack, http
+from orderflow_local.tokens import Identity, customer, operator
 
 # Weights of the provider's test tokens: mostly good cards, every failure mode present.
 TOKEN_WEIGHTS: dict[str, int] = {
@@ -53,9 +54,13 @@ class PlannedOrder:
     lines: tuple[tuple[str, int], ...]
     token: str
 
+    @property
+    def customer(self) -> Identity:
+        return customer(self.customer_id, f"{self.customer_id}@example.com")
+
     def body(self) -> dict[str, Any]:
         return {
-            "customer": {"id": self.customer_id, "email": f"{self.customer_id}@example.com"},
+            "customer": {"id": self.customer.username, "email": self.customer.email},
             "items": [{"sku": sku, "quantity": quantity} for sku, quantity in self.lines],
             "payment": {"token": self.token},
             "shippingAddress": SHIPPING_ADDRESS,
@@ -103,7 +108,7 @@ def plan_workload(rng: random.Random, prefix: str, shape: WorkloadShape) -> Work
 def stock_skus(stack: LocalStack, skus: Sequence[StockedSku]) -> None:
     for item in skus:
         body = {"available": item.available, "unitPrice": item.unit_price, "currency": "USD"}
-        response = http("PUT", f"{stack.api_url}/inventory/{item.sku}", body)
+        response = http("PUT", f"{stack.api_url}/inventory/{item.sku}", body, stack.signed_in(operator()))
         if response.status != 200:
             raise RuntimeError(f"stocking {item.sku} failed: {response.status} {response.body!r}")
 
@@ -117,6 +122,8 @@ class Placed:
 
 
 def place_orders(stack: LocalStack, workload: Workload) -> list[Placed]:
+    for order in workload.orders:  # signed in up front: the orders then arrive together
+        stack.signed_in(order.customer)
     with ThreadPoolExecutor(max_workers=workload.concurrency) as pool:
         return list(pool.map(lambda order: place(stack, order), workload.orders))
 
@@ -124,7 +131,7 @@ def place_orders(stack: LocalStack, workload: Workload) -> list[Placed]:
 def place(stack: LocalStack, order: PlannedOrder) -> Placed:
     """POST /orders as a patient client: a 5xx, a 409 (the same key in progress) or a dropped
     connection is retried with the same Idempotency-Key; any other answer is final."""
-    headers = {"Idempotency-Key": f"{order.customer_id}-first"}
+    headers = {"Idempotency-Key": f"{order.customer_id}-first", **stack.signed_in(order.customer)}
     deadline = time.monotonic() + CLIENT_PATIENCE_SECONDS
     attempts, status = 0, 0
     while time.monotonic() < deadline:

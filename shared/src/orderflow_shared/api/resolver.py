@@ -32,12 +32,16 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from pydantic import BaseModel, RootModel, ValidationError
 
+from orderflow_shared.api.caller import SECURITY_SCHEMES
+
 JSON_MEDIA_TYPE = "application/json"
 
 
 def json_api_resolver() -> APIGatewayRestResolver:
-    """An APIGatewayRestResolver with validation on, its request bodies checked by JsonObjectBodies."""
+    """An APIGatewayRestResolver with validation on, its request bodies checked by JsonObjectBodies,
+    whose document declares the user pool's bearer tokens (routes require them with SIGNED_IN)."""
     app = APIGatewayRestResolver(enable_validation=True)
+    app.configure_openapi(security_schemes=dict(SECURITY_SCHEMES))
     # Request validation is the first middleware of every route, ahead of any added with use(), so
     # the resolver's own instance is replaced. (Powertools leaves the middleware's __init__ untyped.)
     app._request_validation_middleware = JsonObjectBodies()  # type: ignore[no-untyped-call]

@@ -81,12 +81,18 @@ def api_responses(
 ) -> dict[int, OpenAPIResponse]:
     """A route's ``responses=``: its own ``answers``, plus Powertools' validation errors as sent.
 
+    Every route is behind the user pool authorizer, which answers 401 (``{"message": "Unauthorized"}``)
+    to a request without a valid token before the function runs.
     ``takes_body``: the route reads a JSON body, so a body of another media type is refused with 415.
     ``refusal_422``: the route also answers 422 itself (an ErrorMessage), for this reason.
     """
     invalid: Any = ValidationErrors if refusal_422 is None else ValidationErrors | ErrorMessage
     described = "The request does not match this document" + (f", or {refusal_422}" if refusal_422 else "")
     responses = dict(answers)
+    responses.setdefault(
+        HTTPStatus.UNAUTHORIZED.value,
+        error("No valid bearer token of the user pool (answered by the gateway)"),
+    )
     responses[HTTPStatus.UNPROCESSABLE_ENTITY.value] = json_answer(invalid, described)
     if takes_body:
         responses[HTTPStatus.UNSUPPORTED_MEDIA_TYPE.value] = json_answer(

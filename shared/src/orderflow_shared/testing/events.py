@@ -2,7 +2,8 @@
 
 They produce exactly what AWS (and the local runtime's pollers) deliver: an SQS batch whose
 bodies are EventBridge events built from the contract models, and an API Gateway REST proxy
-event. Tests use them instead of hand-written dicts so the shape cannot drift.
+event, with the claims of the ID token the user pool authorizer vouched for. Tests use them
+instead of hand-written dicts so the shape cannot drift.
 """
 
 from __future__ import annotations
@@ -12,14 +13,20 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from orderflow_shared.api.caller import operators_group
 from orderflow_shared.contracts.base import Event
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+USER_POOL_ID = f"{REGION}_0rderf1ow"
+APP_CLIENT_ID = "4example0app0client0id0000"
+USER_POOL_ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{USER_POOL_ID}"
+OPERATOR_EMAIL = "operator@orderflow.example"
 
 
 def eventbridge_event(event: Event, bus_name: str = "orderflow") -> dict[str, Any]:
@@ -82,7 +89,11 @@ def api_event(
     body: Any = None,
     headers: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
+    claims: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """A REST proxy event; ``claims`` (see ``id_token_claims``) are those of the caller's ID token,
+    which the user pool authorizer passes under ``requestContext.authorizer.claims``. Without them
+    the event is one no authorizer vouched for."""
     text = body if isinstance(body, str) or body is None else json.dumps(body)
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     return {
@@ -105,10 +116,60 @@ def api_event(
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": int(time.time() * 1000),
             "identity": {"sourceIp": "127.0.0.1", "userAgent": "tests"},
+            **({"authorizer": {"claims": dict(claims)}} if claims is not None else {}),
         },
         "body": text,
         "isBase64Encoded": False,
     }
+
+
+def id_token_claims(
+    username: str,
+    email: str | None,
+    groups: Iterable[str] = (),
+    *,
+    token_use: str = "id",  # noqa: S107 - the kind of token, not a secret
+    issued_at: datetime | None = None,
+) -> dict[str, str]:
+    """The claims of a user pool ID token as API Gateway's Cognito authorizer passes them on: every
+    value a string, times as dates, ``cognito:groups`` comma-separated (absent without groups),
+    ``email`` absent when ``email`` is None."""
+    issued = (issued_at or datetime.now(UTC)).replace(microsecond=0)
+    claims = {
+        "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{USER_POOL_ISSUER}/{username}")),
+        "iss": USER_POOL_ISSUER,
+        "aud": APP_CLIENT_ID,
+        "cognito:username": username,
+        "token_use": token_use,
+        "auth_time": _claim_time(issued),
+        "iat": _claim_time(issued),
+        "exp": _claim_time(issued + timedelta(hours=1)),
+        "event_id": str(uuid.uuid4()),
+        "origin_jti": str(uuid.uuid4()),
+        "jti": str(uuid.uuid4()),
+    }
+    if email is not None:
+        claims |= {"email": email, "email_verified": "true"}
+    if joined := ",".join(groups):
+        claims["cognito:groups"] = joined
+    return claims
+
+
+def customer_claims(customer_id: str, email: str | None) -> dict[str, str]:
+    """A customer's ID token: their customer id is their username; in no group."""
+    return id_token_claims(customer_id, email)
+
+
+def operator_claims(
+    username: str = "operator", email: str | None = OPERATOR_EMAIL, group: str | None = None
+) -> dict[str, str]:
+    """An operator's ID token: a member of ``group``, by default the one ``OPERATORS_GROUP`` names."""
+    return id_token_claims(username, email, [group or operators_group()])
+
+
+def _claim_time(moment: datetime) -> str:
+    # API Gateway renders the token's epoch seconds as a date, e.g. "Thu Feb 06 17:18:08 UTC 2020".
+    return moment.astimezone(UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The operator's inventory API: read a SKU's books, set its stock and price, adjust its stock.
+"""The inventory API: any signed-in caller reads a SKU's books; operators set its stock and price
+and adjust its stock (others are refused 403).
 
 Every answer about an existing SKU carries its version as an ETag. PUT honours If-Match, so a
 write computed from an older read is refused (412) instead of overwriting what changed since;
@@ -23,7 +24,16 @@ from inventory.etag import ETAG_PATTERN, IF_MATCH_PATTERN, etag, parse_if_match
 from inventory.handlers.wiring import TELEMETRY, stock_keeping
 from inventory.stock import StockLevel
 from inventory.stock_keeping import PreconditionFailedError, StockChangeContentionError
-from orderflow_shared.api import NotNullable, api_responses, error, header, json_answer, json_api_resolver
+from orderflow_shared.api import (
+    SIGNED_IN,
+    NotNullable,
+    api_responses,
+    caller_from,
+    error,
+    header,
+    json_answer,
+    json_api_resolver,
+)
 from orderflow_shared.contracts.values import CurrencyCode, MinorUnits, Sku
 
 logger, tracer = TELEMETRY.logger, TELEMETRY.tracer
@@ -124,11 +134,13 @@ CONTENTION = error("The SKU kept changing under concurrent writes; retry")
     operation_id="getStock",
     summary="A SKU's stock, price and version",
     tags=["inventory"],
+    security=SIGNED_IN,
     responses=api_responses(
         {200: json_answer(StockView, "The SKU's books", ETAG), 404: error("The SKU is not in the catalogue")}
     ),
 )
 def get_stock(sku: SkuPath) -> Response[dict[str, Any]]:
+    caller_from(app.current_event)  # any signed-in caller may read stock and prices
     level = stock_keeping().level(sku)
     if level is None:
         raise NotFoundError(f"SKU {sku} is not in the catalogue")
@@ -140,10 +152,12 @@ def get_stock(sku: SkuPath) -> Response[dict[str, Any]]:
     operation_id="putStock",
     summary="Set a SKU's available stock and price (creating it if new)",
     tags=["inventory"],
+    security=SIGNED_IN,
     responses=api_responses(
         {
             200: json_answer(StockView, "The SKU's books after the change", ETAG),
             400: error("If-Match is malformed"),
+            403: error("The caller is not an operator"),
             # Powertools routes only paths whose parameters hold URL-safe characters.
             404: error("The path names no SKU: it holds characters no SKU has"),
             412: error("If-Match names no current version of the SKU", CURRENT_ETAG),
@@ -155,6 +169,7 @@ def get_stock(sku: SkuPath) -> Response[dict[str, Any]]:
 def put_stock(
     sku: SkuPath, update: Annotated[StockUpdate, Body()], if_match: IfMatchHeader = None
 ) -> Response[dict[str, Any]]:
+    caller_from(app.current_event).require_operator("set stock and prices")
     try:
         precondition = None if if_match is None else parse_if_match(if_match)
     except ValueError as error:
@@ -178,9 +193,11 @@ def put_stock(
     operation_id="adjustStock",
     summary="Add units to or remove units from a SKU's available stock, once per Idempotency-Key",
     tags=["inventory"],
+    security=SIGNED_IN,
     responses=api_responses(
         {
             200: json_answer(StockView, "The SKU's books after the adjustment", ETAG),
+            403: error("The caller is not an operator"),
             404: error("The SKU is not in the catalogue"),
             409: error("The adjustment would take available below zero", CURRENT_ETAG),
             503: CONTENTION,
@@ -192,6 +209,7 @@ def put_stock(
 def adjust_stock(
     sku: SkuPath, adjustment: Annotated[StockAdjustment, Body()], idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
+    caller_from(app.current_event).require_operator("adjust stock")
     try:
         level = stock_keeping().adjust(sku, adjustment.delta, adjustment.reason, idempotency_key)
     except UnknownSkuError as error:

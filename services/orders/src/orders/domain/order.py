@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import email_validator
-from pydantic import ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field, field_validator
 
+from orderflow_shared.api import NotNullable
 from orderflow_shared.contracts.base import Contract
 from orderflow_shared.contracts.values import Customer, OrderItem, ShippingAddress
 from orders.domain.status import OrderStatus
@@ -32,6 +33,10 @@ ReachableEmail = Annotated[
 ]
 
 
+def _omitted_when_absent(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # a default of null would contradict the non-null type
+
+
 class OrderingCustomer(Customer):
     """The customer as an order names them: an address the confirmation email can reach."""
 
@@ -44,8 +49,44 @@ class PaymentDetails(Contract):
     token: str = Field(min_length=1, max_length=255, description="Payment provider token, e.g. tok_visa")
 
 
+class OrderBody(Contract):
+    """The body of POST /orders. Prices are not accepted: they come from the catalogue. Who orders
+    comes from the caller's token; a `customer` block, if sent, must name that same customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer: Annotated[OrderingCustomer | None, NotNullable()] = Field(
+        default=None,
+        description="Optional: the signed-in customer (their token's username and email); anyone else is 403",
+        json_schema_extra=_omitted_when_absent,
+    )
+    items: list[OrderItem] = Field(min_length=1, max_length=MAX_ORDER_LINES)
+    payment: PaymentDetails
+    shipping_address: ShippingAddress
+
+    @field_validator("customer", mode="before")
+    @classmethod
+    def _absent_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave customer out rather than send null")
+        return value
+
+    def placed_by(self, customer: OrderingCustomer) -> PlaceOrderRequest:
+        """This order as `customer` places it; CustomerMismatch if the body names someone else."""
+        named = self.customer
+        if named is not None and (named.id != customer.id or named.email.lower() != customer.email.lower()):
+            raise CustomerMismatch("the customer block names someone other than the signed-in customer")
+        return PlaceOrderRequest(
+            customer=customer, items=self.items, payment=self.payment, shipping_address=self.shipping_address
+        )
+
+
+class CustomerMismatch(ValueError):
+    pass
+
+
 class PlaceOrderRequest(Contract):
-    """The body of POST /orders. Prices are not accepted: they come from the catalogue."""
+    """An order to place, for a customer the caller's token vouched for."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -20,11 +20,21 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
-from orderflow_shared.api import NotNullable, api_responses, error, header, json_answer, json_api_resolver
+from orderflow_shared.api import (
+    SIGNED_IN,
+    NotNullable,
+    api_responses,
+    caller_from,
+    error,
+    header,
+    json_answer,
+    json_api_resolver,
+)
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.observability import telemetry
-from orders.domain.order import PlaceOrderRequest
+from orders.domain.order import CustomerMismatch, OrderBody, OrderingCustomer, PlaceOrderRequest
 from orders.repository import OrdersRepository
 from orders.representation import OrderView
 from orders.service import OrdersService
@@ -74,6 +84,7 @@ def place_order_once(retry_identity: dict[str, Any], request: PlaceOrderRequest,
     operation_id="createOrder",
     summary="Place an order",
     tags=["orders"],
+    security=SIGNED_IN,
     responses=api_responses(
         {
             201: json_answer(
@@ -82,6 +93,7 @@ def place_order_once(retry_identity: dict[str, Any], request: PlaceOrderRequest,
                 "Idempotency-Key answers the same order)",
                 {"Location": header("The order's URL", r"^/orders/[^/]+$")},
             ),
+            403: error("The customer block names someone other than the caller, or the token has no email"),
             409: error("A request with this Idempotency-Key is in progress"),
         },
         takes_body=True,
@@ -89,8 +101,9 @@ def place_order_once(retry_identity: dict[str, Any], request: PlaceOrderRequest,
     ),
 )
 def create_order(
-    order: Annotated[PlaceOrderRequest, Body()], idempotency_key: IdempotencyKey = None
+    body: Annotated[OrderBody, Body()], idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
+    order = _placed_by_caller(body)
     try:
         if idempotency_key is None:
             view = service.place_order(order)
@@ -121,16 +134,32 @@ def create_order(
     operation_id="getOrder",
     summary="An order's status, history, total and invoice",
     tags=["orders"],
+    security=SIGNED_IN,
     responses=api_responses(
         {200: json_answer(OrderView, "The order"), 404: error("No such order")},
     ),
 )
 def get_order(order_id: OrderId) -> dict[str, Any]:
     tel.logger.set_correlation_id(order_id)
+    caller = caller_from(app.current_event)
     view = service.get_order(order_id)
-    if view is None:
+    # Another customer's order is answered exactly like one that does not exist.
+    if view is None or not (caller.is_operator or view["customerId"] == caller.username):
         raise NotFoundError(f"order {order_id} not found")
     return view
+
+
+def _placed_by_caller(body: OrderBody) -> PlaceOrderRequest:
+    """The order as the signed-in caller places it: customer id and email come from their token."""
+    caller = caller_from(app.current_event)
+    if caller.email is None:
+        raise ForbiddenError("the token carries no email for the confirmation")
+    try:
+        return body.placed_by(OrderingCustomer(id=caller.username, email=caller.email))
+    except ValidationError as invalid:
+        raise ForbiddenError("the token's username or email cannot place an order") from invalid
+    except CustomerMismatch as mismatch:
+        raise ForbiddenError(str(mismatch)) from mismatch
 
 
 @tel.logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
