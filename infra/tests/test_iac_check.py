@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from orderflow_iac.check import lint_state_machines, lint_templates
-from orderflow_iac.stacks import state_machines, templates
+from orderflow_iac.stacks import REPO_ROOT, state_machines, templates
 
 SAM_FUNCTION = """
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
 Resources:
+  DeadLetterQueue:
+    Type: AWS::SQS::Queue
   Queue:
     Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt DeadLetterQueue.Arn
+        maxReceiveCount: 3
   Fn:
     Type: AWS::Serverless::Function
     Properties:
@@ -55,3 +62,39 @@ def test_an_invalid_state_machine_is_caught(tmp_path: Path) -> None:
     path = tmp_path / "bad.asl.json"
     path.write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}))
     assert not lint_state_machines([path])
+
+
+ONE_GRANT = "        - !Ref PublishOwnEventsPolicy\n"
+BROKEN_HOUSE_RULES = {
+    # A function allowed to publish with any source (SAM's own policy template has no condition).
+    "put-events-without-source": (
+        ONE_GRANT,
+        "        - EventBridgePutEventsPolicy:\n            EventBusName: !Ref EventBusName\n",
+    ),
+    "put-events-as-another-service": ("events:source: orderflow.orders", "events:source: orderflow.payments"),
+    "wildcard-action": (
+        ONE_GRANT,
+        ONE_GRANT
+        + '        - Statement:\n            - {Effect: Allow, Action: "dynamodb:*", Resource: "*"}\n',
+    ),
+    "queue-without-dlq": (
+        "      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt OrderStatusDeadLetterQueue.Arn\n"
+        "        maxReceiveCount: 5\n",
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_HOUSE_RULES)
+def test_a_copy_of_the_orders_template_breaking_a_house_rule_fails(tmp_path: Path, broken: str) -> None:
+    copy = tmp_path / "orders"
+    shutil.copytree(
+        REPO_ROOT / "services" / "orders", copy, ignore=shutil.ignore_patterns("tests", "__pycache__")
+    )
+    template = copy / "template.yaml"
+    assert lint_templates([template])  # the unchanged copy passes
+    original, replacement = BROKEN_HOUSE_RULES[broken]
+    text = template.read_text()
+    assert original in text
+    template.write_text(text.replace(original, replacement, 1))
+    assert not lint_templates([template])

@@ -2,7 +2,8 @@
 
 cfn-lint (since 1.54) no longer expands SAM, so on a SAM source it misses real errors; it runs
 here on each template after the SAM translator has turned it into plain CloudFormation, where it
-catches them. statelint validates each ASL file.
+catches them, with the house rules of orderflow_iac.cfn_rules added. statelint validates each ASL
+file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from pathlib import Path
 
 from orderflow_iac.stacks import REPO_ROOT, state_machines, templates
 from orderflow_local.templates import translate
+
+# orderflow's own rules (events:source on PutEvents, no wildcard action, a DLQ on every queue).
+HOUSE_RULES = Path(__file__).parent / "cfn_rules"
 
 
 def _tool(name: str) -> str:
@@ -44,7 +48,7 @@ def translated_copy(template: Path, into: Path) -> Path:
 def lint_templates(paths: Sequence[Path]) -> bool:
     with tempfile.TemporaryDirectory() as workdir:
         translated = [translated_copy(path, Path(workdir)) for path in paths]
-        command = [_tool("cfn-lint"), *map(str, translated)]
+        command = [_tool("cfn-lint"), "--append-rules", str(HOUSE_RULES), "--", *map(str, translated)]
         return subprocess.run(command, check=False).returncode == 0  # noqa: S603 - our own files
 
 

@@ -1,0 +1,120 @@
+"""orderflow's house rules for templates, checked on the SAM-translated CloudFormation.
+
+E9001: every grant of events:PutEvents carries an `events:source` condition naming the template's
+own service (`orderflow.<POWERTOOLS_SERVICE_NAME>`), so no service's credentials can publish another
+service's events. E9002: no IAM statement allows the action `*` (or `<service>:*`). E9003: every SQS
+queue has a dead-letter queue, unless it is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from cfnlint.rules import CloudFormationLintRule, RuleMatch
+
+_POLICY_HOLDERS = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+_PUT_EVENTS = {"events:putevents", "events:*", "*"}
+
+
+def _statements(cfn: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """(path, statement) for every statement of every identity policy in the template."""
+    for name, resource in cfn.get_resources(list(_POLICY_HOLDERS)).items():
+        properties = resource.get("Properties", {})
+        documents: list[tuple[list[Any], Any]] = []
+        if "PolicyDocument" in properties:
+            documents.append(
+                (["Resources", name, "Properties", "PolicyDocument"], properties["PolicyDocument"])
+            )
+        for index, policy in enumerate(properties.get("Policies", []) or []):
+            if isinstance(policy, dict):
+                path = ["Resources", name, "Properties", "Policies", index, "PolicyDocument"]
+                documents.append((path, policy.get("PolicyDocument", {})))
+        for path, document in documents:
+            statements = document.get("Statement", []) if isinstance(document, dict) else []
+            for index, statement in enumerate(statements if isinstance(statements, list) else [statements]):
+                if isinstance(statement, dict):
+                    yield [*path, "Statement", index], statement
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return [a for a in (actions if isinstance(actions, list) else [actions]) if isinstance(a, str)]
+
+
+def _own_source(cfn: Any) -> str | None:
+    for resource in cfn.get_resources(["AWS::Lambda::Function"]).values():
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if isinstance(variables.get("POWERTOOLS_SERVICE_NAME"), str):
+            return f"orderflow.{variables['POWERTOOLS_SERVICE_NAME']}"
+    return None
+
+
+class PutEventsNamesItsOwnSource(CloudFormationLintRule):
+    id = "E9001"
+    shortdesc = "PutEvents only with the service's own events:source"
+    description = (
+        "Every Allow of events:PutEvents has Condition StringEquals events:source = orderflow.<service>"
+    )
+    source_url = "docs/security.md"
+    tags: ClassVar[list[str]] = ["orderflow", "iam", "events"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        expected = _own_source(cfn)
+        found = []
+        for path, statement in _statements(cfn):
+            if (
+                statement.get("Effect") != "Allow"
+                or not {a.lower() for a in _actions(statement)} & _PUT_EVENTS
+            ):
+                continue
+            source = statement.get("Condition", {}).get("StringEquals", {}).get("events:source")
+            sources = source if isinstance(source, list) else [source]
+            if source is None or len(sources) != 1 or (expected is not None and sources != [expected]):
+                wanted = expected or "orderflow.<service>"
+                found.append(RuleMatch(path, f"PutEvents must be granted with events:source = {wanted}"))
+        return found
+
+
+class NoWildcardAction(CloudFormationLintRule):
+    id = "E9002"
+    shortdesc = "No wildcard IAM action"
+    description = "No IAM statement allows '*' or '<service>:*'"
+    source_url = "docs/security.md"
+    tags: ClassVar[list[str]] = ["orderflow", "iam"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        return [
+            RuleMatch(path, f"action {action!r} allows every action; name the ones needed")
+            for path, statement in _statements(cfn)
+            if statement.get("Effect") == "Allow"
+            for action in _actions(statement)
+            if action == "*" or action.endswith(":*")
+        ]
+
+
+class EveryQueueHasADeadLetterQueue(CloudFormationLintRule):
+    id = "E9003"
+    shortdesc = "Every SQS queue has a DLQ"
+    description = "Every AWS::SQS::Queue has a RedrivePolicy, unless another queue names it as its DLQ"
+    source_url = "docs/reliability.md"
+    tags: ClassVar[list[str]] = ["orderflow", "sqs"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        queues = cfn.get_resources(["AWS::SQS::Queue"])
+        dead_letter_queues = {
+            target["Fn::GetAtt"][0]
+            if isinstance(target.get("Fn::GetAtt"), list)
+            else target["Fn::GetAtt"].split(".")[0]
+            for queue in queues.values()
+            if isinstance(
+                target := queue.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn"),
+                dict,
+            )
+            and "Fn::GetAtt" in target
+        }
+        return [
+            RuleMatch(["Resources", name], f"queue {name} has no dead-letter queue (RedrivePolicy)")
+            for name, queue in queues.items()
+            if name not in dead_letter_queues and "RedrivePolicy" not in queue.get("Properties", {})
+        ]
