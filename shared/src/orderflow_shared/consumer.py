@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
 
 from orderflow_shared.contracts.base import Command, Contract, Event
 from orderflow_shared.task_token import ServiceFault, TaskFailure, TaskReply
@@ -31,6 +32,28 @@ EventHandler = Callable[[Any], None]
 
 class UnroutableEventError(ValueError):
     """The queue received an event its subscriptions do not cover (a rule/contract mismatch)."""
+
+
+class InvalidEventError(ValueError):
+    """A record its contract refuses. The message says where and why, never the values: a command
+    carries its task token, ProcessPayment the payment token, and this message is logged."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], data: Any, what: str) -> M:
+    try:
+        if isinstance(data, str):
+            return model.model_validate_json(data)
+        return model.model_validate(data)
+    except ValidationError as invalid:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'body'}: {error['msg']}"
+            for error in invalid.errors(include_input=False, include_url=False, include_context=False)
+        )
+        # from None: the original error (whose repr quotes the input) stays out of the traceback.
+        raise InvalidEventError(f"{what} refused: {problems}") from None
 
 
 class RecordConsumer:
@@ -65,14 +88,14 @@ class EventRouter(RecordConsumer):
         self._logger = logger
 
     def _handle_record(self, record: SQSRecord) -> None:
-        envelope = EventBridgeModel.model_validate_json(record.body)
+        envelope = _validated(EventBridgeModel, record.body, "EventBridge envelope")
         route = self._routes.get((envelope.source, envelope.detail_type))
         if route is None:
             raise UnroutableEventError(
                 f"no handler for source={envelope.source!r} detail-type={envelope.detail_type!r}"
             )
         model, handle = route
-        event = model.model_validate(envelope.detail)
+        event = _validated(model, envelope.detail, f"{envelope.source} {envelope.detail_type}")
         self._logger.set_correlation_id(event.order_id)
         self._logger.append_keys(order_id=event.order_id, detail_type=envelope.detail_type)
         handle(event)
