@@ -11,7 +11,6 @@ under `requestContext.authorizer.claims`. Which caller may do what is then the f
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import urllib.request
@@ -23,6 +22,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 
 from orderflow_local.settings import REGION
 
@@ -105,10 +105,7 @@ class TokenVerifier:
 
     def _issuing_pool(self, token: str, authorizer: CognitoAuthorizer) -> str:
         # The issuer is read unverified only to pick the pool whose keys must then verify it.
-        segments = token.split(".")
-        if len(segments) != 3:
-            raise ValueError("not a JWS compact token")
-        unverified = json.loads(_segment(segments[1]))
+        unverified = json.loads(extract_compact(token.encode()).payload)
         issuer = unverified.get("iss") if isinstance(unverified, dict) else None
         for pool_id in authorizer.pool_ids:
             if issuer == _issuer(pool_id):
@@ -147,10 +144,6 @@ def served_jwks(aws_endpoint: str) -> Callable[[str], dict[str, Any]]:
 
 def _issuer(pool_id: str) -> str:
     return f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}"
-
-
-def _segment(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _as_string(name: str, value: Any) -> str:

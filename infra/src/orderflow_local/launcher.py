@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from orderflow_local.settings import local_client
 from orderflow_local.tokens import Identity, issue_token
 
 # infra/src/orderflow_local/launcher.py -> the repository root
@@ -86,23 +85,11 @@ class LocalStack:
         return {"Authorization": f"Bearer {issued[1]}"}
 
     def client(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.aws_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local AWS takes any credentials
-        )
+        return local_client(service, self.aws_url)
 
     def schemas_client(self) -> Any:
         """The Schemas API, which the local stack serves on its API port (moto has none)."""
-        return boto3.client(  # type: ignore[call-overload]
-            "schemas",
-            endpoint_url=self.api_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local AWS takes any credentials
-        )
+        return local_client("schemas", self.api_url)
 
     def dead_letters(self) -> dict[str, int]:
         """Messages sitting in any queue that another queue's RedrivePolicy names as its DLQ."""

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from typing import Any, Final
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orderflow_local.settings import REGION
+from orderflow_local.settings import Settings, local_client
 
 SAGA_PREFIX: Final = "orderflow-orders-"
 EXIT_REFUSED: Final = 2
@@ -42,14 +40,7 @@ class OperatorError(Exception):
 
 
 def stepfunctions_client() -> Any:
-    port = os.environ.get("ORDERFLOW_AWS_PORT", "4566")
-    return boto3.client(  # type: ignore[call-overload]
-        "stepfunctions",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - the local AWS takes any credentials
-    )
+    return local_client("stepfunctions", Settings.from_env().aws_endpoint)
 
 
 def order_saga_arn(sfn: Any) -> str:

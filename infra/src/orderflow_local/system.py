@@ -12,7 +12,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 from moto.server import ThreadedMotoServer
 
 from orderflow_local import faults, moto_compat, schemas_api
@@ -23,7 +22,7 @@ from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_local.provisioner import DeployedStack, Provisioner
 from orderflow_local.scheduler import Scheduler
 from orderflow_local.schema_store import SchemaStore
-from orderflow_local.settings import REGION, Settings
+from orderflow_local.settings import REGION, Settings, local_client
 from orderflow_local.sqs_poller import SqsPoller
 from orderflow_local.stacks import INFRA_STACK, OPENAPI_DOCUMENT, PAYMENTS_STACK, STACKS, LocalEndpoints
 
@@ -119,13 +118,7 @@ class LocalSystem:
     # --- steps ---------------------------------------------------------------------------------
 
     def client(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.settings.aws_endpoint,
-            region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106
-        )
+        return local_client(service, self.settings.aws_endpoint)
 
     def _start_aws(self) -> None:
         # The Step Functions interpreter calls back into the server through MOTO_PORT.

@@ -18,9 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
-from orderflow_local.settings import REGION, Settings
+from orderflow_local.settings import Settings, local_client
 
 # As infra/template.yaml names them for the default bus name (the local system's).
 USER_POOL_NAME = "orderflow-users"
@@ -101,13 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "customer" and not (args.customer and args.email):
         parser.error("ROLE=customer needs CUSTOMER=<id> and EMAIL=<address>")
     identity = operator() if args.role == "operator" else customer(args.customer, args.email)
-    cognito = boto3.client(  # type: ignore[call-overload]
-        "cognito-idp",
-        endpoint_url=Settings.from_env().aws_endpoint,
-        region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106
-    )
+    cognito = local_client("cognito-idp", Settings.from_env().aws_endpoint)
     try:
         print(issue_token(cognito, identity))
     except LookupError as error:
