@@ -11,12 +11,14 @@ from pypdf import PdfReader
 from tests.support.local_stack import LocalStack, http
 from tests.support.saga import (
     as_customer,
+    download_invoice,
     get_order,
     inventory,
     new_sku,
     order_body,
     payment_attempts,
     place_order,
+    placed_by,
     sent_emails,
     stock,
     wait_for_release,
@@ -43,7 +45,7 @@ def test_an_order_for_stocked_items_completes(stack: LocalStack) -> None:
     assert order["status"] == "COMPLETED"
     assert statuses(order) == HAPPY_HISTORY
     assert (order["totalAmount"], order["currency"]) == (5000, "USD")
-    invoice = http("GET", order["invoiceUrl"])
+    invoice = download_invoice(order, placed_by(stack, order_body(sku, 2, "tok_visa", email)))
     assert invoice.status == 200
     assert invoice.body.startswith(b"%PDF")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(invoice.body)).pages)

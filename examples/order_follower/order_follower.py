@@ -30,7 +30,7 @@ from jsonschema import Draft4Validator, ValidationError
 
 logger = logging.getLogger("order_follower")
 
-# Every orderflow event, commands included: all sources are named orderflow.<service>.
+# Every orderflow fact on the bus: all sources are named orderflow.<service>.
 ORDERFLOW_EVENTS = {"source": [{"prefix": "orderflow."}]}
 TARGET_ID = "order-follower-queue"
 OUTCOMES = {
@@ -156,8 +156,8 @@ class SchemaValidator:
 
 
 def _describe(error: ValidationError) -> str:
-    # Only the field's path and the rule it breaks: commands carry the workflow's task token,
-    # a credential that must never reach a log through a quoted value.
+    # Only the field's path and the rule it breaks: events carry personal data (email addresses)
+    # that must never reach a log through a quoted value.
     where = ".".join(str(part) for part in error.absolute_path) or "(event)"
     detail = f": {error.message}" if error.validator == "required" else ""
     return f"{where} breaks '{error.validator}'{detail}"

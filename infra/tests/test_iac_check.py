@@ -16,9 +16,12 @@ Transform: AWS::Serverless-2016-10-31
 Resources:
   DeadLetterQueue:
     Type: AWS::SQS::Queue
+    Properties:
+      SqsManagedSseEnabled: true
   Queue:
     Type: AWS::SQS::Queue
     Properties:
+      SqsManagedSseEnabled: true
       RedrivePolicy:
         deadLetterTargetArn: !GetAtt DeadLetterQueue.Arn
         maxReceiveCount: 3
@@ -77,6 +80,8 @@ BROKEN_HOUSE_RULES = {
         ONE_GRANT
         + '        - Statement:\n            - {Effect: Allow, Action: "dynamodb:*", Resource: "*"}\n',
     ),
+    "unencrypted-table": ("      SSESpecification: {SSEEnabled: true}\n", ""),
+    "unencrypted-queue": ("      SqsManagedSseEnabled: true\n", ""),
     "queue-without-dlq": (
         "      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt OrderStatusDeadLetterQueue.Arn\n"
         "        maxReceiveCount: 5\n",

@@ -77,8 +77,9 @@ def test_rules_deliver_to_the_services_queues(provisioner: Provisioner, infra: D
     events = boto3.client("events")
     targets = [
         target["Arn"]
-        # Subscriptions are on the orderflow bus; schedules and AWS's own events on the default bus.
-        for bus in ("orderflow", "default")
+        # Facts on the orderflow bus, the workflow's commands on its commands bus; schedules and
+        # AWS's own events on the default bus.
+        for bus in ("orderflow", "orderflow-commands", "default")
         for rule in events.list_rules(EventBusName=bus)["Rules"]
         for target in events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
         if ":sqs:" in target["Arn"]  # the archive has a rule of its own
@@ -93,7 +94,9 @@ def test_the_state_machine_is_the_asl_file_after_substitution(
     arn = stack.outputs["OrderSagaStateMachineArn"]
     definition = boto3.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"]
     asl = (REPO / "services" / "orders" / "statemachine" / "order_saga.asl.json").read_text()
-    assert definition == asl.replace("${EventBusName}", "orderflow")
+    assert definition == asl.replace("${EventBusName}", "orderflow").replace(
+        "${CommandsBusName}", "orderflow-commands"
+    )
 
 
 def test_api_routes_come_from_the_template_each_behind_the_user_pool(
@@ -103,11 +106,25 @@ def test_api_routes_come_from_the_template_each_behind_the_user_pool(
     assert {(route.method, route.path) for route in stack.routes} == {
         ("POST", "/orders"),
         ("GET", "/orders/{orderId}"),
+        ("GET", "/orders/{orderId}/invoice"),
     }
     pool_arn = infra.outputs["UserPoolArn"]
     assert {route.authorizer.provider_arns if route.authorizer else None for route in stack.routes} == {
         (pool_arn,)
     }
+
+
+def test_the_orders_api_presigns_from_the_bucket_invoicing_creates_and_links_point_at_the_api(
+    provisioner: Provisioner, infra: DeployedStack
+) -> None:
+    orders = deploy(provisioner, infra, "orders")
+    invoicing = deploy(provisioner, infra, "invoicing")
+
+    bucket = invoicing.physical_id("InvoicesBucket")
+    assert bucket in [listed["Name"] for listed in boto3.client("s3").list_buckets()["Buckets"]]
+    assert orders.functions["OrdersApiFunction"].environment["INVOICES_BUCKET"] == bucket
+    links = invoicing.functions["GenerateInvoiceFunction"].environment["INVOICE_LINK_BASE_URL"]
+    assert links == LocalEndpoints("http://127.0.0.1:1").api_url
 
 
 def test_the_user_pool_has_the_operators_group_and_the_api_client(infra: DeployedStack) -> None:
@@ -234,3 +251,39 @@ def test_resources_are_created_after_everything_they_refer_to() -> None:
         }
     )
     assert order.index("Dlq") < order.index("Queue") < order.index("Rule") < order.index("Late")
+
+
+def bus_policy_statements(bus: str) -> dict[str, dict[str, Any]]:
+    policy = boto3.client("events").describe_event_bus(Name=bus).get("Policy")
+    return {statement["Sid"]: statement for statement in json.loads(policy)["Statement"]} if policy else {}
+
+
+def test_the_domain_bus_lets_named_accounts_manage_their_rules_and_nobody_outside_publish_orderflow_sources(
+    provisioner: Provisioner,
+) -> None:
+    provisioner.deploy(
+        INFRA_STACK, REPO / "infra" / "template.yaml", {"SubscriberAccountIds": "111122223333,444455556666"}
+    )
+
+    statements = bus_policy_statements("orderflow")
+    subscribers = statements["SubscribersManageTheirOwnRules"]
+    assert subscribers["Effect"] == "Allow"
+    assert sorted(subscribers["Principal"]["AWS"]) == ["111122223333", "444455556666"]
+    assert "events:PutEvents" not in subscribers["Action"]
+    assert subscribers["Condition"] == {
+        "StringEqualsIfExists": {"events:creatorAccount": "${aws:PrincipalAccount}"}
+    }
+    outsiders = statements["NoOutsideOrderflowSources"]
+    assert (outsiders["Effect"], outsiders["Action"]) == ("Deny", "events:PutEvents")
+    assert outsiders["Condition"]["StringLike"] == {"events:source": "orderflow.*"}
+
+
+def test_without_subscriber_accounts_no_other_account_is_named_and_the_commands_bus_admits_only_the_workflow(
+    infra: DeployedStack,
+) -> None:
+    assert set(bus_policy_statements("orderflow")) == {"NoOutsideOrderflowSources"}
+    [only] = bus_policy_statements("orderflow-commands").values()
+    assert (only["Effect"], only["Action"], only["Principal"]) == ("Deny", "events:PutEvents", "*")
+    assert only["Condition"]["ArnNotLike"]["aws:PrincipalArn"].endswith(
+        ":role/orderflow-orders-OrderSagaStateMachineRole*"
+    )

@@ -7,6 +7,7 @@ import pytest
 
 from orderflow_shared.registry.catalogue import catalogue_problems
 from orderflow_shared.registry.contract_runs import Catalogue
+from orderflow_shared.registry.generation import command_types, event_contracts
 
 pytestmark = pytest.mark.contract
 
@@ -14,7 +15,8 @@ CATALOGUE = Catalogue.load()
 
 
 def test_every_consumed_event_type_has_exactly_one_producer_and_every_published_one_is_documented() -> None:
-    assert catalogue_problems(CATALOGUE.services, list(CATALOGUE.schemas)) == []
+    commands = command_types(event_contracts())
+    assert catalogue_problems(CATALOGUE.services, list(CATALOGUE.schemas), commands) == []
 
 
 def test_every_event_type_has_a_committed_schema_and_sample() -> None:

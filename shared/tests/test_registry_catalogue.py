@@ -8,6 +8,7 @@ import pytest
 
 from orderflow_shared.registry.__main__ import main
 from orderflow_shared.registry.catalogue import (
+    COMMANDS_BUS,
     CatalogueError,
     Service,
     Subscription,
@@ -15,11 +16,13 @@ from orderflow_shared.registry.catalogue import (
     load_services,
 )
 from orderflow_shared.registry.event_types import EventType, contract_models
-from orderflow_shared.registry.generation import REPO_ROOT
+from orderflow_shared.registry.generation import REPO_ROOT, command_types, event_contracts
 
 KNOWN = list(contract_models())
 ORDER_OUT_OF_STOCK = EventType("orderflow.orders", "OrderOutOfStock", 1)
 STOCK_RESERVED = EventType("orderflow.inventory", "StockReserved", 1)
+RESERVE_STOCK = EventType("orderflow.orders", "ReserveStock", 1)
+COMMANDS = command_types(event_contracts())
 
 
 def service(name: str, publishes: tuple[EventType, ...] = (), *rules: Subscription) -> Service:
@@ -51,14 +54,37 @@ def test_the_repositorys_services_are_read_from_events_yaml_and_template_rules()
     )
     assert services["inventory"].consumes(ORDER_OUT_OF_STOCK)
     assert not services["payments"].consumes(ORDER_OUT_OF_STOCK)  # nothing is charged before stock
-    assert catalogue_problems(load_services(REPO_ROOT), KNOWN) == []
+    assert catalogue_problems(load_services(REPO_ROOT), KNOWN, COMMANDS) == []
+    assert all(
+        rule.bus == COMMANDS_BUS
+        for found in services.values()
+        for rule in found.subscriptions
+        if any(rule.matches(command) for command in COMMANDS)
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "bus", "travels_on"),
+    [(RESERVE_STOCK, "orderflow", "orderflow-commands"), (STOCK_RESERVED, "orderflow-commands", "orderflow")],
+    ids=["command on the domain bus", "fact on the commands bus"],
+)
+def test_a_subscription_on_the_wrong_bus_is_reported(
+    event_type: EventType, bus: str, travels_on: str
+) -> None:
+    rule = Subscription("payments", "Rule", (event_type.source,), (event_type.detail_type,), bus)
+    services = [*consistent_services(), service("payments", (), rule)]
+
+    assert catalogue_problems(services, KNOWN, COMMANDS) == [
+        f"payments (rule Rule) subscribes to {event_type} on the {bus} bus, "
+        f"but it travels on the {travels_on} bus"
+    ]
 
 
 def test_a_subscription_to_an_unknown_detail_type_names_consumer_rule_and_event() -> None:
     subscriber = Subscription("notifications", "ShippedRule", ("orderflow.orders",), ("OrderShipped",))
     services = [*consistent_services(), service("notifications", (), subscriber)]
 
-    assert catalogue_problems(services, KNOWN) == [
+    assert catalogue_problems(services, KNOWN, COMMANDS) == [
         "notifications (rule ShippedRule) consumes OrderShipped from orderflow.orders, but no event type in "
         "orderflow_shared.contracts.ALL_EVENTS has that source and detail-type"
     ]
@@ -68,7 +94,7 @@ def test_a_subscription_to_a_source_that_does_not_send_the_detail_type_is_report
     subscriber = Subscription("orders", "StatusRule", ("orderflow.payments",), ("StockReserved",))
     services = [*consistent_services(), service("orders", (), subscriber)]
 
-    assert catalogue_problems(services, KNOWN) == [
+    assert catalogue_problems(services, KNOWN, COMMANDS) == [
         "orders (rule StatusRule) consumes StockReserved from orderflow.payments, but no event type in "
         "orderflow_shared.contracts.ALL_EVENTS has that source and detail-type"
     ]
@@ -78,7 +104,7 @@ def test_an_event_with_two_producers_names_them_and_its_consumers() -> None:
     consumer = Subscription("orders", "StatusRule", ("orderflow.inventory",), ("StockReserved",))
     services = [*consistent_services(), service("payments", (STOCK_RESERVED,), consumer)]
 
-    assert catalogue_problems(services, KNOWN) == [
+    assert catalogue_problems(services, KNOWN, COMMANDS) == [
         "orderflow.inventory StockReserved v1: 2 producers (inventory, payments); "
         "an event type has exactly one producer",
         "orders (rule StatusRule) consumes orderflow.inventory StockReserved v1, "
@@ -89,7 +115,7 @@ def test_an_event_with_two_producers_names_them_and_its_consumers() -> None:
 def test_an_event_nobody_publishes_is_reported() -> None:
     services = [found for found in consistent_services() if found.name != "payments"]
 
-    assert catalogue_problems(services, KNOWN) == [
+    assert catalogue_problems(services, KNOWN, COMMANDS) == [
         f"orderflow.payments {detail_type} v1: no producer; list it in its service's events.yaml (publishes:)"
         for detail_type in ("PaymentSucceeded", "PaymentRefunded")
     ]
@@ -99,7 +125,7 @@ def test_publishing_an_event_type_the_contracts_do_not_define_is_reported() -> N
     unknown = EventType("orderflow.inventory", "StockReserved", 2)
     services = [*consistent_services(), service("warehouse", (unknown,))]
 
-    assert catalogue_problems(services, KNOWN) == [
+    assert catalogue_problems(services, KNOWN, COMMANDS) == [
         "warehouse: services/warehouse/events.yaml publishes orderflow.inventory StockReserved v2, "
         "which no model in orderflow_shared.contracts.ALL_EVENTS defines"
     ]

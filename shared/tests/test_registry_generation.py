@@ -82,7 +82,7 @@ def test_registry_block_declares_every_committed_schema_and_keeps_the_rest() -> 
     committed = sorted((REPO_ROOT / "shared/contracts/schemas").glob("*.json"))
 
     assert resources["SchemaRegistry"]["Properties"]["RegistryName"] == "orderflow"
-    assert {"EventBus", "EventBusPolicy", "EventArchive"} <= resources.keys()
+    assert {"EventBus", "CommandsBus", "CommandsBusPolicy", "EventArchive"} <= resources.keys()
     assert sorted(schemas) == sorted(logical_id(path.stem) for path in committed)
     for path in committed:
         properties = schemas[logical_id(path.stem)]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
 from orderflow_local.tokens import customer, operator
-from tests.support.local_stack import LocalStack, http
+from tests.support.local_stack import HttpResponse, LocalStack, http
 
 TERMINAL = {"COMPLETED", "OUT_OF_STOCK", "PAYMENT_FAILED", "FAILED"}
 
@@ -78,6 +80,31 @@ def placed_by(stack: LocalStack, body: dict[str, Any]) -> dict[str, str]:
 def get_order(stack: LocalStack, order_id: str) -> Any:
     """GET /orders/{orderId} as an operator (who may read every order)."""
     return http("GET", f"{stack.api_url}/orders/{order_id}", headers=as_operator(stack))
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """Hands a redirect back as it came, for the caller to read its Location."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def get_unfollowed(url: str, headers: dict[str, str] | None = None) -> HttpResponse:
+    """GET ``url`` without following a redirect: a 3xx is answered as it came."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.build_opener(_KeepRedirects).open(request, timeout=30) as response:
+            return HttpResponse(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return HttpResponse(error.code, dict(error.headers), error.read())
+
+
+def download_invoice(order: dict[str, Any], headers: dict[str, str]) -> HttpResponse:
+    """The order's invoice as its link serves the caller ``headers`` sign in: the API's redirect,
+    followed without the token (a browser drops it when the redirect leaves the API's origin)."""
+    redirect = get_unfollowed(order["invoiceUrl"], headers)
+    assert redirect.status == 302, (redirect.status, redirect.body)
+    return http("GET", redirect.headers["Location"])
 
 
 def wait_for_terminal(stack: LocalStack, order_id: str, timeout: float = 90) -> dict[str, Any]:

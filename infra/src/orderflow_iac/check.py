@@ -32,6 +32,7 @@ def translated_copy(template: Path, into: Path) -> Path:
     document = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Parameters": translated.parameters,
+        "Conditions": translated.conditions,
         "Resources": translated.resources,
         "Outputs": translated.outputs,
     }

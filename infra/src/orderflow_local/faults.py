@@ -437,14 +437,14 @@ _REQUEST_KEY: Final = "orderflow_fault_request"
 
 
 def _hook_botocore(faults: FunctionFaults) -> None:
-    import boto3
-    import boto3.session
     from botocore.errorfactory import ClientExceptionsFactory
     from botocore.exceptions import (
         ConnectionClosedError,
         EndpointConnectionError,
         ReadTimeoutError,
     )
+
+    from orderflow_local.session_hooks import on_every_session
 
     exceptions = ClientExceptionsFactory()  # caches each service's modelled exceptions
 
@@ -483,19 +483,7 @@ def _hook_botocore(faults: FunctionFaults) -> None:
         events.register("before-call", before_call, unique_id="orderflow-faults-before-call")
         events.register("after-call", after_call, unique_id="orderflow-faults-after-call")
 
-    # Clients copy their session's handlers when created, so every session must have them before
-    # the handler module makes its clients: the default one (boto3.client) and those that
-    # libraries create themselves (Powertools' idempotency layer and parameters make their own).
-    original_init = boto3.session.Session.__init__
-
-    def init(session: boto3.session.Session, *args: Any, **kwargs: Any) -> None:
-        original_init(session, *args, **kwargs)
-        register(session.events)
-
-    boto3.session.Session.__init__ = init  # type: ignore[method-assign]
-    boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    register(boto3.DEFAULT_SESSION.events)  # already there through init; unique_id keeps it once
+    on_every_session(register)
 
 
 def _hook_provider(faults: FunctionFaults) -> None:

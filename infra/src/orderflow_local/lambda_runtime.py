@@ -9,7 +9,8 @@ case (a concurrent duplicate delivery, see ``faults``) where Lambda runs two con
 
 With a fault plan, the worker installs the fault hooks (``faults.install_function_faults``)
 before it imports the handler, so every client the handler creates is hooked; the handler code
-is the deployed code, unchanged.
+is the deployed code, unchanged. With ``ORDERFLOW_ACCESS_LOG`` set, it also records every AWS call
+the function makes (``access.recording``), for the least-privilege check.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orderflow_local import faults
+from orderflow_local.access import recording
 from orderflow_local.resources import FunctionSpec
 from orderflow_local.settings import ACCOUNT_ID, REGION
 
@@ -61,7 +63,11 @@ def _worker_main(
 ) -> None:
     os.environ.update(environment)
     sys.path.insert(0, str(spec.code_dir))
-    # Before the import: clients created at module level (INIT) must see the hooks too.
+    # Before the import: clients created at module level (INIT) must see the hooks too. The call
+    # log first, so that its record of a call is written before a fault can crash the process.
+    access_log = recording.access_log_dir()
+    if access_log is not None:
+        recording.install(access_log, spec.logical_id, spec.name)
     function_faults = faults.install_function_faults(fault_plan, spec.logical_id) if fault_plan else None
     module_name, function_name = spec.handler.rsplit(".", 1)
     try:

@@ -3,7 +3,9 @@
 moto's own CloudFormation silently skips several resource types this system needs (secrets,
 queue policies) and mishandles others (state machines land in the non-executing backend), so
 the local runtime creates each resource itself from the translated template. Anything it does
-not understand is an error that names the resource, never a silent skip.
+not understand is an error that names the resource, never a silent skip. The template's
+Conditions are evaluated first, from the parameters: a resource or output whose condition is
+false is left out, as CloudFormation leaves it out, and Fn::If picks its branch.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from orderflow_local.intrinsics import ResolutionScope, ResolvedResource, TemplateError, references
+from orderflow_local.intrinsics import (
+    ParameterValue,
+    ResolutionScope,
+    ResolvedResource,
+    TemplateError,
+    references,
+)
 from orderflow_local.resources import (
     CREATORS,
     KNOWN_PROPERTIES,
@@ -33,6 +41,7 @@ class DeployedStack:
     template: TranslatedTemplate
     resources: dict[str, ResolvedResource]
     outputs: dict[str, str]
+    conditions: dict[str, bool] = field(default_factory=dict)
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     event_sources: list[EventSourceSpec] = field(default_factory=list)
     routes: list[ApiRoute] = field(default_factory=list)
@@ -41,7 +50,12 @@ class DeployedStack:
         return self.resources[logical_id].physical_id
 
     def logical_ids_of_type(self, resource_type: str) -> list[str]:
-        return [lid for lid, res in self.template.resources.items() if res["Type"] == resource_type]
+        """The created resources of a type (not those whose condition is false)."""
+        return [
+            lid
+            for lid, res in self.template.resources.items()
+            if res["Type"] == resource_type and lid in self.resources
+        ]
 
 
 class Provisioner:
@@ -53,6 +67,10 @@ class Provisioner:
     def deploy(self, stack_name: str, template_path: Path, overrides: Mapping[str, str]) -> DeployedStack:
         template = translate(template_path)
         scope = ResolutionScope(stack_name, _parameters(template, overrides))
+        try:
+            scope.evaluate_conditions(template.conditions)
+        except TemplateError as error:
+            raise TemplateError(f"{template_path}: {error}") from error
         ctx = StackContext(
             stack_name=stack_name,
             clients=self._clients,
@@ -62,8 +80,11 @@ class Provisioner:
         for logical_id in creation_order(template.resources):
             resource = template.resources[logical_id]
             where = f"{template_path}: {logical_id}"
-            if "Condition" in resource:
-                raise TemplateError(f"{where}: Conditions are not supported locally")
+            if not _holds(scope, resource, where):
+                # As in CloudFormation, nothing of it is created or resolved; Ref or GetAtt to it is
+                # an error that names its condition.
+                scope.skipped[logical_id] = resource["Condition"]
+                continue
             creator = CREATORS.get(resource["Type"])
             if creator is None:
                 raise TemplateError(f"{where}: the local runtime does not create {resource['Type']}")
@@ -77,16 +98,42 @@ class Provisioner:
                 scope.resources[logical_id] = creator(ctx, logical_id, properties)
             except TemplateError as error:
                 raise TemplateError(f"{where}: {error}") from error
-        outputs = {name: str(scope.resolve(output["Value"])) for name, output in template.outputs.items()}
         return DeployedStack(
             name=stack_name,
             template=template,
             resources=scope.resources,
-            outputs=outputs,
+            outputs=_outputs(template, scope),
+            conditions=scope.conditions,
             functions=ctx.functions,
             event_sources=ctx.event_sources,
             routes=ctx.routes,
         )
+
+
+def _holds(scope: ResolutionScope, declaration: Mapping[str, Any], where: str) -> bool:
+    """Whether a resource or output is part of the stack: it has no Condition, or a true one."""
+    if "Condition" not in declaration:
+        return True
+    try:
+        return scope.condition(declaration["Condition"])
+    except TemplateError as error:
+        raise TemplateError(f"{where}: {error}") from error
+
+
+def _outputs(template: TranslatedTemplate, scope: ResolutionScope) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    for name, output in template.outputs.items():
+        where = f"{template.path}: output {name}"
+        if not _holds(scope, output, where):
+            continue
+        try:
+            value = scope.resolve(output["Value"])
+        except TemplateError as error:
+            raise TemplateError(f"{where}: {error}") from error
+        if isinstance(value, list | dict):
+            raise TemplateError(f"{where}: an output is a string, not {value!r} (Fn::Join a list)")
+        outputs[name] = str(value)
+    return outputs
 
 
 def creation_order(resources: Mapping[str, Any]) -> list[str]:
@@ -100,19 +147,33 @@ def creation_order(resources: Mapping[str, Any]) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
-def _parameters(template: TranslatedTemplate, overrides: Mapping[str, str]) -> dict[str, str]:
+def _parameters(template: TranslatedTemplate, overrides: Mapping[str, str]) -> dict[str, ParameterValue]:
     unknown = set(overrides) - set(template.parameters)
     if unknown:
         raise TemplateError(f"{template.path}: unknown parameters {sorted(unknown)}")
-    values: dict[str, str] = {}
+    values: dict[str, ParameterValue] = {}
     for name, declaration in template.parameters.items():
         if name in overrides:
-            values[name] = str(overrides[name])
+            text = str(overrides[name])
         elif "Default" in declaration:
-            values[name] = str(declaration["Default"])
+            text = str(declaration["Default"])
         else:
             raise TemplateError(f"{template.path}: parameter {name} has no default and no local value")
-        allowed = declaration.get("AllowedValues")
-        if allowed and values[name] not in [str(v) for v in allowed]:
-            raise TemplateError(f"{template.path}: parameter {name}={values[name]} not in {allowed}")
+        allowed = [str(v) for v in declaration.get("AllowedValues", [])]
+        if _is_list(declaration):
+            # CloudFormation splits on commas and trims each item; an empty value is an empty list.
+            items = [item.strip() for item in text.split(",")] if text.strip() else []
+            outside = [item for item in items if allowed and item not in allowed]
+            if outside:
+                raise TemplateError(f"{template.path}: parameter {name} has {outside}, not in {allowed}")
+            values[name] = items
+        else:
+            if allowed and text not in allowed:
+                raise TemplateError(f"{template.path}: parameter {name}={text} not in {allowed}")
+            values[name] = text
     return values
+
+
+def _is_list(declaration: Mapping[str, Any]) -> bool:
+    parameter_type = str(declaration.get("Type", "String"))
+    return parameter_type == "CommaDelimitedList" or parameter_type.startswith("List<")

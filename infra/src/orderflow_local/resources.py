@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orderflow_local.access.recording import record_iam_resource
 from orderflow_local.cognito import CognitoAuthorizer, UnsupportedAuthorizer, route_authorizer
 from orderflow_local.intrinsics import ResolvedResource, TemplateError
 from orderflow_local.schema_store import SchemaStore, SchemaStoreError
@@ -146,6 +147,37 @@ def _event_bus(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> Res
     name = props["Name"]
     bus_arn = ctx.clients("events").create_event_bus(Name=name)["EventBusArn"]
     return ResolvedResource(name, {"Arn": bus_arn, "Name": name})
+
+
+def _event_bus_policy(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """One statement of a bus's resource policy, put with PutPermission as CloudFormation does.
+
+    With `Statement`, the statement joins the bus's current policy under the id StatementId, as
+    CloudFormation merges it. moto's PutPermission with a Policy replaces every earlier statement
+    with the same principal, so the whole policy, with this statement added or replaced, is put back.
+    The older form (Action, Principal and Condition's Type/Key/Value) is PutPermission's own
+    parameters. moto stores the policy (DescribeEventBus returns it) but never enforces it.
+    """
+    bus = props.get("EventBusName", "default")
+    statement_id = props["StatementId"]
+    events = ctx.clients("events")
+    if "Statement" not in props:
+        events.put_permission(
+            EventBusName=bus,
+            StatementId=statement_id,
+            **_present(props, "Action", "Principal", "Condition"),
+        )
+        return ResolvedResource(statement_id)
+    statement = props["Statement"]
+    statement = json.loads(statement) if isinstance(statement, str) else statement
+    missing = [key for key in ("Effect", "Principal", "Action", "Resource") if key not in statement]
+    if missing:
+        raise TemplateError(f"{logical_id}: the statement has no {', '.join(missing)}")
+    current = events.describe_event_bus(Name=bus).get("Policy")
+    kept = [s for s in (json.loads(current)["Statement"] if current else []) if s.get("Sid") != statement_id]
+    policy = {"Version": "2012-10-17", "Statement": [*kept, {**statement, "Sid": statement_id}]}
+    events.put_permission(EventBusName=bus, Policy=json.dumps(policy))
+    return ResolvedResource(statement_id)
 
 
 def _event_archive(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
@@ -282,6 +314,32 @@ def _ses_event_destination(ctx: StackContext, logical_id: str, props: dict[str, 
         },
     )
     return ResolvedResource(f"{set_name}|{name}", {"Id": f"{set_name}|{name}"})
+
+
+def _kms_key(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    request = _present(props, "Description", "KeySpec", "KeyUsage")
+    if "KeyPolicy" in props:
+        policy = props["KeyPolicy"]
+        request["Policy"] = policy if isinstance(policy, str) else json.dumps(policy)
+    if "Tags" in props:
+        request["Tags"] = [{"TagKey": key, "TagValue": value} for key, value in _tags(props).items()]
+    kms = ctx.clients("kms")
+    key = kms.create_key(**request)["KeyMetadata"]
+    if _aws_string(props.get("EnableKeyRotation", False)) == "true":
+        period = (
+            {"RotationPeriodInDays": int(props["RotationPeriodInDays"])}
+            if "RotationPeriodInDays" in props
+            else {}
+        )
+        kms.enable_key_rotation(KeyId=key["KeyId"], **period)
+    if _aws_string(props.get("Enabled", True)) == "false":
+        kms.disable_key(KeyId=key["KeyId"])
+    return ResolvedResource(key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})
+
+
+def _kms_alias(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    ctx.clients("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+    return ResolvedResource(props["AliasName"])
 
 
 def _state_machine(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
@@ -449,6 +507,38 @@ def _accepted(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> Reso
     return ResolvedResource(name, {"Arn": iam_arn(f"role/{name}"), "RoleId": name})
 
 
+@dataclass
+class IamResource(ResolvedResource):
+    """A deployed IAM role or policy. moto does not enforce IAM, but the least-privilege check
+    (``orderflow_local.access``) evaluates every call of a function against its role's policies as
+    deployed here: resolved, so every resource is a concrete ARN."""
+
+    resource_type: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+def _iam(resource_type: str) -> ResourceCreator:
+    def create(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+        if resource_type == "AWS::IAM::ManagedPolicy":
+            # Ref of a managed policy is its ARN, the form a role's ManagedPolicyArns lists.
+            name = props.get("ManagedPolicyName") or ctx.physical_name(logical_id, 128)
+            policy_arn = iam_arn(f"policy/{name}")
+            resource = IamResource(policy_arn, {"PolicyArn": policy_arn}, resource_type, props)
+        elif resource_type == "AWS::IAM::Role":
+            name = props.get("RoleName") or ctx.physical_name(logical_id, 64)
+            attributes = {"Arn": iam_arn(f"role/{name}"), "RoleId": name}
+            resource = IamResource(name, attributes, resource_type, props)
+        else:
+            accepted = _accepted(ctx, logical_id, props)
+            resource = IamResource(accepted.physical_id, accepted.attributes, resource_type, props)
+        record_iam_resource(
+            ctx.stack_name, logical_id, resource_type, resource.physical_id, resource.attributes, props
+        )
+        return resource
+
+    return create
+
+
 def _aws_string(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -460,10 +550,13 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::SQS::Queue": _sqs_queue,
     "AWS::SQS::QueuePolicy": _sqs_queue_policy,
     "AWS::Events::EventBus": _event_bus,
+    "AWS::Events::EventBusPolicy": _event_bus_policy,
     "AWS::Events::Archive": _event_archive,
     "AWS::Events::Rule": _event_rule,
     "AWS::S3::Bucket": _s3_bucket,
     "AWS::SecretsManager::Secret": _secret,
+    "AWS::KMS::Key": _kms_key,
+    "AWS::KMS::Alias": _kms_alias,
     "AWS::SES::EmailIdentity": _email_identity,
     "AWS::SES::ConfigurationSet": _ses_configuration_set,
     "AWS::SES::ConfigurationSetEventDestination": _ses_event_destination,
@@ -478,14 +571,14 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::EventSchemas::Registry": _schema_registry,
     "AWS::EventSchemas::Schema": _schema,
     # Control-plane only: moto does not enforce IAM, and the local gateway serves the API itself.
-    "AWS::IAM::Role": _accepted,
-    "AWS::IAM::Policy": _accepted,
-    "AWS::IAM::ManagedPolicy": _accepted,
+    # IAM resources keep their resolved properties for the least-privilege check.
+    "AWS::IAM::Role": _iam("AWS::IAM::Role"),
+    "AWS::IAM::Policy": _iam("AWS::IAM::Policy"),
+    "AWS::IAM::ManagedPolicy": _iam("AWS::IAM::ManagedPolicy"),
     "AWS::Lambda::Permission": _accepted,
     "AWS::ApiGateway::Deployment": _accepted,
     "AWS::ApiGateway::Stage": _accepted,
     "AWS::ApiGateway::Account": _accepted,
-    "AWS::Events::EventBusPolicy": _accepted,
     "AWS::Logs::LogGroup": _accepted,
     "AWS::CloudWatch::Alarm": _accepted,
 }
@@ -517,6 +610,9 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
     ),
     "AWS::SQS::QueuePolicy": frozenset({"Queues", "PolicyDocument"}),
     "AWS::Events::EventBus": frozenset({"Name", "Description", "Tags"}),
+    "AWS::Events::EventBusPolicy": frozenset(
+        {"EventBusName", "StatementId", "Statement", "Action", "Principal", "Condition"}
+    ),
     "AWS::Events::Archive": frozenset(
         {"ArchiveName", "SourceArn", "EventPattern", "RetentionDays", "Description"}
     ),
@@ -537,6 +633,20 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
     "AWS::SecretsManager::Secret": frozenset(
         {"Name", "Description", "SecretString", "GenerateSecretString", "Tags"}
     ),
+    "AWS::KMS::Key": frozenset(
+        {
+            "Description",
+            "KeyPolicy",
+            "EnableKeyRotation",
+            "RotationPeriodInDays",
+            "Enabled",
+            "KeySpec",
+            "KeyUsage",
+            "Tags",
+            "PendingWindowInDays",  # no local effect: nothing deletes the key locally
+        }
+    ),
+    "AWS::KMS::Alias": frozenset({"AliasName", "TargetKeyId"}),
     "AWS::SES::EmailIdentity": frozenset({"EmailIdentity"}),
     "AWS::SES::ConfigurationSet": frozenset({"Name"}),
     "AWS::SES::ConfigurationSetEventDestination": frozenset({"ConfigurationSetName", "EventDestination"}),

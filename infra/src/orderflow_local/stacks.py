@@ -20,11 +20,17 @@ OPENAPI_DOCUMENT = "docs/openapi.json"
 # The payments template's default read timeout for provider calls, in seconds of real time.
 PROVIDER_READ_TIMEOUT_SECONDS = 20.0
 
+# The invoices bucket's name, which the invoicing stack creates and the orders stack presigns
+# downloads from: both receive it (InvoicesBucketName), so neither reads the other's outputs.
+INVOICES_BUCKET_NAME = "orderflow-invoices"
+
 
 @dataclass(frozen=True)
 class LocalEndpoints:
     payment_provider_url: str
     time_scale: float = 1.0  # the local system's ORDERFLOW_TIME_SCALE
+    # The local gateway's base URL: the public API's, which invoice links point at.
+    api_url: str = "http://127.0.0.1:8000"
 
     def scaled(self, seconds: float) -> float:
         """A wait of the deployed system at the local time scale (never under a second)."""
@@ -42,7 +48,7 @@ class StackDefinition:
     name: str
     template: str  # relative to the repository root
     parameters: Callable[[LocalEndpoints, Mapping[str, str]], dict[str, str]] = field(
-        default=lambda endpoints, infra_outputs: {"EventBusName": infra_outputs["EventBusName"]}
+        default=lambda endpoints, infra_outputs: _bus_parameters(infra_outputs)
     )
 
 
@@ -50,10 +56,18 @@ def _service(name: str) -> StackDefinition:
     return StackDefinition(f"orderflow-{name}", f"services/{name}/template.yaml")
 
 
-def _api_parameters(infra_outputs: Mapping[str, str]) -> dict[str, str]:
-    """What a service with an API needs from infra: the bus, and the user pool its callers sign in to."""
+def _bus_parameters(infra_outputs: Mapping[str, str]) -> dict[str, str]:
+    """What every service needs from infra: the domain-events bus and the order workflow's commands bus."""
     return {
         "EventBusName": infra_outputs["EventBusName"],
+        "CommandsBusName": infra_outputs["CommandsBusName"],
+    }
+
+
+def _api_parameters(infra_outputs: Mapping[str, str]) -> dict[str, str]:
+    """What a service with an API needs from infra: the buses, and the user pool its callers sign in to."""
+    return {
+        **_bus_parameters(infra_outputs),
         "UserPoolArn": infra_outputs["UserPoolArn"],
         "OperatorsGroupName": infra_outputs["OperatorsGroupName"],
     }
@@ -66,7 +80,10 @@ STACKS: tuple[StackDefinition, ...] = (
         "services/orders/template.yaml",
         parameters=lambda endpoints, outputs: {
             **_api_parameters(outputs),
+            "PaymentTokenKeyArn": outputs["PaymentTokenKeyArn"],
             "PendingStartGraceSeconds": f"{endpoints.scaled(30):g}",
+            # InvoiceDownloadSeconds keeps its default: a link's lifetime is real time, not scaled.
+            "InvoicesBucketName": INVOICES_BUCKET_NAME,
         },
     ),
     StackDefinition(
@@ -78,7 +95,8 @@ STACKS: tuple[StackDefinition, ...] = (
         PAYMENTS_STACK,
         "services/payments/template.yaml",
         parameters=lambda endpoints, outputs: {
-            "EventBusName": outputs["EventBusName"],
+            **_bus_parameters(outputs),
+            "PaymentTokenKeyArn": outputs["PaymentTokenKeyArn"],
             "PaymentProviderUrl": endpoints.payment_provider_url,
             "PaymentProviderReadTimeoutSeconds": f"{endpoints.provider_read_timeout_seconds:g}",
             # The reconciler's clock, scaled like its schedule: a recheck every 5 minutes for an hour.
@@ -86,6 +104,14 @@ STACKS: tuple[StackDefinition, ...] = (
             "ReconcileWindowSeconds": f"{endpoints.scaled(3600):g}",
         },
     ),
-    _service("invoicing"),
+    StackDefinition(
+        "orderflow-invoicing",
+        "services/invoicing/template.yaml",
+        parameters=lambda endpoints, outputs: {
+            **_bus_parameters(outputs),
+            "InvoicesBucketName": INVOICES_BUCKET_NAME,
+            "InvoiceLinkBaseUrl": endpoints.api_url,
+        },
+    ),
     _service("notifications"),
 )

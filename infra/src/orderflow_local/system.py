@@ -159,6 +159,7 @@ class LocalSystem:
         return LocalEndpoints(
             payment_provider_url=f"http://{self.settings.host}:{self.settings.payment_provider_port}",
             time_scale=self.settings.time_scale,
+            api_url=self.gateway.url,
         )
 
     def _start_payment_provider(self) -> None:

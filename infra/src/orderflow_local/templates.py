@@ -33,6 +33,7 @@ class TranslatedTemplate:
     parameters: dict[str, Any]
     outputs: dict[str, Any]
     artifacts: dict[str, Path] = field(default_factory=dict)  # S3 key -> local path
+    conditions: dict[str, Any] = field(default_factory=dict)  # the Conditions section, unevaluated
 
     def artifact(self, location: dict[str, str]) -> Path:
         key = location.get("S3Key") or location.get("Key") or ""
@@ -66,6 +67,7 @@ def translate(path: Path) -> TranslatedTemplate:
         parameters=template.get("Parameters", {}),
         outputs=template.get("Outputs", {}),
         artifacts=artifacts,
+        conditions=template.get("Conditions", {}),
     )
 
 

@@ -17,6 +17,7 @@ from orderflow_shared.testing.template import SamTemplate
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
 TABLES = TEMPLATE.table_environment()
 BUCKET = "orderflow-invoices-test"
+LINK_BASE_URL = "https://api.orderflow.test/Prod"
 
 
 @pytest.fixture
@@ -47,7 +48,9 @@ class Stack:
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_fake_aws(monkeypatch, "invoicing", INVOICES_BUCKET=BUCKET, **TABLES)
+    use_fake_aws(
+        monkeypatch, "invoicing", INVOICES_BUCKET=BUCKET, INVOICE_LINK_BASE_URL=LINK_BASE_URL, **TABLES
+    )
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from invoicing.document import InvoiceDocument, invoice_number, json_key, pdf_key
+from invoicing.document import InvoiceDocument, invoice_number
 from orderflow_shared.contracts.orders import GenerateInvoiceData
 
 ISSUED_AT = datetime(2026, 5, 14, 23, 59, tzinfo=UTC)
@@ -12,11 +12,6 @@ def test_invoice_number_is_the_issue_date_and_the_order_id_prefix() -> None:
 
 def test_invoice_number_skips_separators_in_the_order_id() -> None:
     assert invoice_number("ab-cd_ef.gh-ij", ISSUED_AT) == "INV-20260514-ABCDEFGH"
-
-
-def test_objects_of_an_order_live_under_its_own_prefix() -> None:
-    assert pdf_key("o-1") == "invoices/o-1/invoice.pdf"
-    assert json_key("o-1") == "invoices/o-1/invoice.json"
 
 
 def test_document_carries_the_command_and_reads_back_from_its_json(invoice_data: GenerateInvoiceData) -> None:

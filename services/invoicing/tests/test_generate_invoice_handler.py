@@ -4,10 +4,8 @@ import io
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
 from pypdf import PdfReader
 
 from invoicing.document import InvoiceDocument
@@ -16,11 +14,12 @@ from orderflow_shared.contracts.invoicing import InvoiceGenerated
 from orderflow_shared.contracts.orders import GenerateInvoice, GenerateInvoiceData, InvoiceResult
 from orderflow_shared.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 
-from .conftest import BUCKET, Stack
+from .conftest import BUCKET, LINK_BASE_URL, TEMPLATE, Stack
 
 ORDER_ID = "3f2a9c1b-77d0-4c1e-9d51-0a6f3c2b8e11"
 PDF_KEY = f"invoices/{ORDER_ID}/invoice.pdf"
 JSON_KEY = f"invoices/{ORDER_ID}/invoice.json"
+INVOICE_LINK = f"{LINK_BASE_URL}/orders/{ORDER_ID}/invoice"
 
 
 def _command(data: GenerateInvoiceData, occurred_at: datetime | None = None) -> GenerateInvoice:
@@ -35,7 +34,7 @@ def _deliver(*commands: GenerateInvoice | str) -> dict[str, Any]:
     return handler(sqs_event(*commands), FakeLambdaContext())
 
 
-def test_invoice_copies_are_stored_and_the_task_answered_with_a_pdf_link(
+def test_invoice_copies_are_stored_and_the_task_answered_with_the_invoice_link(
     stack: Stack, workflow: WorkflowAnswers, invoice_data: GenerateInvoiceData
 ) -> None:
     response = _deliver(_command(invoice_data, datetime(2026, 5, 14, 9, 0, tzinfo=UTC)))
@@ -55,21 +54,40 @@ def test_invoice_copies_are_stored_and_the_task_answered_with_a_pdf_link(
     [answer] = workflow.success_outputs
     result = InvoiceResult.model_validate(answer)
     assert result.invoice_number == "INV-20260514-3F2A9C1B"
-    link = urlparse(result.invoice_url)
-    assert link.path.endswith(PDF_KEY)
-    assert parse_qs(link.query)["X-Amz-Expires"] == ["604800"]
+    assert result.invoice_url == INVOICE_LINK
 
 
-def test_the_download_link_serves_the_pdf(
+def test_the_link_is_the_orders_apis_invoice_route_never_a_presigned_url(
     stack: Stack, workflow: WorkflowAnswers, invoice_data: GenerateInvoiceData
 ) -> None:
     _deliver(_command(invoice_data))
     [answer] = workflow.success_outputs
 
-    download = requests.get(answer["invoiceUrl"], timeout=5)
+    assert answer["invoiceUrl"] == f"https://api.orderflow.test/Prod/orders/{ORDER_ID}/invoice"
+    assert "X-Amz-" not in answer["invoiceUrl"]
+    assert BUCKET not in answer["invoiceUrl"]
 
-    assert download.status_code == 200
-    assert download.content.startswith(b"%PDF-")
+
+def test_a_base_url_ending_in_a_slash_gives_the_same_link(
+    stack: Stack,
+    workflow: WorkflowAnswers,
+    invoice_data: GenerateInvoiceData,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INVOICE_LINK_BASE_URL", LINK_BASE_URL + "/")
+
+    _deliver(_command(invoice_data))
+
+    [answer] = workflow.success_outputs
+    assert answer["invoiceUrl"] == INVOICE_LINK
+
+
+def test_the_function_may_write_invoices_but_not_read_them() -> None:
+    policies = TEMPLATE.properties("AWS::Serverless::Function")["GenerateInvoiceFunction"]["Policies"]
+
+    assert {"S3WritePolicy": {"BucketName": {"Ref": "InvoicesBucket"}}} in policies
+    assert "S3ReadPolicy" not in str(policies)
+    assert "s3:GetObject" not in str(policies)
 
 
 def test_invoice_generated_is_published_with_the_answered_invoice(

@@ -56,7 +56,7 @@ def confirmation_data() -> SendConfirmationData:
             total_amount=133454,
             currency="USD",
         ),
-        invoice_url="https://invoices.example/invoices/o-1/invoice.pdf?X-Amz-Signature=abc&X-Amz-Expires=604800",
+        invoice_url="https://api.orderflow.example/Prod/orders/o-1/invoice",
     )
 
 

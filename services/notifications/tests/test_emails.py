@@ -28,12 +28,17 @@ def test_confirmation_lists_lines_and_total_in_the_currency(confirmation_data: S
 def test_confirmation_links_the_invoice(confirmation_data: SendConfirmationData) -> None:
     email = confirmation_email(ORDER_ID, CONFIRMED_ON, confirmation_data)
 
-    assert confirmation_data.invoice_url in email.text
+    assert "Download your invoice (PDF): https://api.orderflow.example/Prod/orders/o-1/invoice" in email.text
+    assert 'href="https://api.orderflow.example/Prod/orders/o-1/invoice"' in email.html
+
+
+def test_the_invoice_link_is_escaped_in_html(confirmation_data: SendConfirmationData) -> None:
+    with_query = confirmation_data.model_copy(update={"invoice_url": "https://api.example/o?a=1&b=2"})
+
+    email = confirmation_email(ORDER_ID, CONFIRMED_ON, with_query)
+
     # In HTML the query string's '&' is escaped, which browsers undo.
-    assert (
-        'href="https://invoices.example/invoices/o-1/invoice.pdf?X-Amz-Signature=abc&amp;X-Amz-Expires'
-        in (email.html)
-    )
+    assert 'href="https://api.example/o?a=1&amp;b=2"' in email.html
 
 
 def test_confirmation_gives_the_shipping_address_and_delivery_window(

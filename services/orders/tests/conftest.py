@@ -17,6 +17,9 @@ SERVICE_ROOT = Path(__file__).resolve().parents[1]
 ASL_PATH = SERVICE_ROOT / "statemachine" / "order_saga.asl.json"
 TEMPLATE = SamTemplate.load(SERVICE_ROOT / "template.yaml")
 TABLES = TEMPLATE.table_environment()
+# The invoicing stack's bucket the API presigns invoice downloads from, and the template's default lifetime.
+INVOICES_BUCKET = "orderflow-invoices-test"
+INVOICE_DOWNLOAD_SECONDS = TEMPLATE.document["Parameters"]["InvoiceDownloadSeconds"]["Default"]
 
 # The signed-in customer VALID names, and another one.
 ANA = customer_claims("c-1", "ana@example.com")
@@ -39,7 +42,13 @@ VALID = {
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_fake_aws(monkeypatch, "orders", **TABLES)
+    use_fake_aws(
+        monkeypatch,
+        "orders",
+        INVOICES_BUCKET=INVOICES_BUCKET,
+        INVOICE_DOWNLOAD_SECONDS=str(INVOICE_DOWNLOAD_SECONDS),
+        **TABLES,
+    )
 
 
 @pytest.fixture
@@ -56,7 +65,11 @@ def orders_table(aws: None) -> Any:
 
 @pytest.fixture
 def state_machine_arn(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    definition = ASL_PATH.read_text().replace("${EventBusName}", "orderflow")
+    definition = (
+        ASL_PATH.read_text()
+        .replace("${EventBusName}", "orderflow")
+        .replace("${CommandsBusName}", "orderflow-commands")
+    )
     arn: str = client("stepfunctions").create_state_machine(
         name="order-saga", definition=definition, roleArn="arn:aws:iam::123456789012:role/saga"
     )["stateMachineArn"]
@@ -65,7 +78,15 @@ def state_machine_arn(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def api(orders_table: Any, state_machine_arn: str) -> ModuleType:
+def payment_token_key(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The KMS key the API seals payment tokens with (infra's PaymentTokenKey)."""
+    arn: str = client("kms").create_key(Description="payment tokens")["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("PAYMENT_TOKEN_KEY_ARN", arn)
+    return arn
+
+
+@pytest.fixture
+def api(orders_table: Any, state_machine_arn: str, payment_token_key: str) -> ModuleType:
     """The API handler module, imported fresh inside the mocked AWS (its clients are module level)."""
     import orders.handlers.api as module
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from types import ModuleType
@@ -11,7 +12,8 @@ from unittest.mock import patch
 import pytest
 from botocore.exceptions import ClientError
 
-from orderflow_shared.aws import dynamodb_table
+from orderflow_shared.aws import client, dynamodb_table
+from orderflow_shared.payment_tokens import UnreadablePaymentToken, open_payment_token
 from orderflow_shared.testing import FakeLambdaContext, api_event
 
 from .conftest import ANA, BO, VALID, body, executions
@@ -53,6 +55,30 @@ def test_an_order_is_stored_as_received_and_its_saga_started(
 def test_the_payment_token_is_never_stored(api: ModuleType, orders_table: Any) -> None:
     order = body(post(api, VALID))
     assert "tok_visa" not in str(orders_table.get_item(Key={"orderId": order["orderId"]})["Item"])
+
+
+def test_the_saga_gets_the_payment_token_sealed_for_payments_and_this_order_only(
+    api: ModuleType, orders_table: Any, state_machine_arn: str, payment_token_key: str
+) -> None:
+    with patch.object(api.service._workflow._sfn, "start_execution", side_effect=_throttled()):
+        order_id = body(post(api, VALID))["orderId"]
+    pending_input = orders_table.get_item(Key={"orderId": order_id})["Item"]["executionInput"]
+    assert api.service.start_pending_sagas() == 1
+
+    execution = client("stepfunctions").describe_execution(
+        executionArn=executions(state_machine_arn)[0]["executionArn"]
+    )
+    for text in (pending_input, execution["input"]):
+        assert "tok_visa" not in text
+    sealed = json.loads(execution["input"])["payment"]["token"]
+    kms = client("kms")
+    assert open_payment_token(kms, payment_token_key, order_id, sealed) == "tok_visa"
+    with pytest.raises(UnreadablePaymentToken):
+        open_payment_token(kms, payment_token_key, "another-order", sealed)
+
+
+def _throttled() -> ClientError:
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
 
 
 def test_get_returns_the_order_and_its_history(api: ModuleType) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ from aws_lambda_powertools.utilities import parameters
 
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client
+from orderflow_shared.contracts import ProcessPayment
+from orderflow_shared.payment_tokens import seal_payment_token
 from orderflow_shared.testing import (
     FakeLambdaContext,
     PublishedEvents,
@@ -20,9 +23,11 @@ from orderflow_shared.testing import (
 )
 from orderflow_shared.testing.template import SamTemplate
 from payments.handlers import wiring
+from payments.verification import PricedTotal
 
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
-PAYMENTS_TABLE = TEMPLATE.table_environment()["PAYMENTS_TABLE"]
+TABLES = TEMPLATE.table_environment()
+PAYMENTS_TABLE = TABLES["PAYMENTS_TABLE"]
 SECRET_NAME = "orderflow-payments/payment-provider-api-key"
 
 # Short, so that the tests of lost answers take a second, not the deployed 20 s; the provider's
@@ -34,7 +39,12 @@ SLOW_ANSWER_SECONDS = READ_TIMEOUT_SECONDS + 0.5
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fake_aws(
-        monkeypatch, "payments", PAYMENTS_TABLE=PAYMENTS_TABLE, PAYMENT_PROVIDER_SECRET_NAME=SECRET_NAME
+        monkeypatch,
+        "payments",
+        **TABLES,
+        PAYMENT_PROVIDER_SECRET_NAME=SECRET_NAME,
+        # Short: the tests of a late StockReserved should not wait the deployed 10 s.
+        PRICED_RESERVATION_WAIT_SECONDS="0.3",
     )
 
 
@@ -44,12 +54,15 @@ def api_key() -> str:
 
 
 @pytest.fixture
-def aws(api_key: str) -> Iterator[None]:
-    """The Payments table as the template declares it, and the provider key in Secrets Manager."""
+def aws(api_key: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The tables as the template declares them, the provider key in Secrets Manager, and the KMS
+    key payment tokens are sealed with (infra's PaymentTokenKey)."""
     with mocked_aws(*wiring.CACHED):
         parameters.clear_caches()  # the provider key Powertools fetched in an earlier test
         TEMPLATE.create_tables(client("dynamodb"))
         client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=api_key)
+        key_arn = client("kms").create_key(Description="payment tokens")["KeyMetadata"]["Arn"]
+        monkeypatch.setenv("PAYMENT_TOKEN_KEY_ARN", key_arn)
         yield
         parameters.clear_caches()
 
@@ -75,3 +88,20 @@ def workflow(aws: None) -> WorkflowAnswers:
 @pytest.fixture
 def context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+def sealed_and_priced(command: ProcessPayment) -> ProcessPayment:
+    """``command`` as the workflow sends it for a real order: its token sealed for its order by the
+    orders API, and the order's priced reservation recorded from StockReserved, at its amount."""
+    wiring.priced_reservations().record(
+        command.order_id, PricedTotal(amount=command.data.amount, currency=command.data.currency)
+    )
+    return sealed(command)
+
+
+def sealed(command: ProcessPayment) -> ProcessPayment:
+    token = seal_payment_token(
+        client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"], command.order_id, command.data.payment_token
+    )
+    data = command.data.model_copy(update={"payment_token": token})
+    return command.model_copy(update={"data": data})

@@ -27,7 +27,7 @@ from orderflow_shared.testing import (
 )
 from payments.handlers import process_payment
 
-from .conftest import PAYMENTS_TABLE, SECRET_NAME
+from .conftest import PAYMENTS_TABLE, SECRET_NAME, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published")]
 
@@ -38,7 +38,7 @@ FIRST_TASK = "task-1"
 
 def command(payment_token: str, task_token: str = FIRST_TASK, order_id: str = ORDER_ID) -> ProcessPayment:
     data = ProcessPaymentData(customer_id="c-1", amount=2599, currency="USD", payment_token=payment_token)
-    return ProcessPayment.create(order_id, data, task_token=task_token)
+    return sealed_and_priced(ProcessPayment.create(order_id, data, task_token=task_token))
 
 
 def payment_item(order_id: str = ORDER_ID) -> dict[str, Any] | None:

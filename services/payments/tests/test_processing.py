@@ -64,7 +64,10 @@ def make(clock: FakeClock) -> Callable[..., Payments]:
         real = DynamoDbPaymentLedger(dynamodb_table(PAYMENTS_TABLE), clock=clock.iso)
         provider, bus = ScriptedProvider(list(outcomes)), Bus()
         reconciler = PaymentReconciler(real, provider, bus.publish, now=clock.now)
-        processor = PaymentProcessor(ledger or real, provider, bus.publish, reconciler.reconcile)
+        # Verification has its own tests (test_verification.py): these commands are all genuine.
+        processor = PaymentProcessor(
+            ledger or real, provider, bus.publish, reconciler.reconcile, verify=lambda c: c.data.payment_token
+        )
         return Payments(real, provider, bus, reconciler, processor)
 
     return build

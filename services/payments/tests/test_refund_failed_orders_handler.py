@@ -18,7 +18,7 @@ from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, Workflo
 from payments.handlers import process_payment, refund_failed_orders, wiring
 from payments.model import PaymentStatus
 
-from .conftest import SECRET_NAME
+from .conftest import SECRET_NAME, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published", "workflow")]
 
@@ -34,7 +34,8 @@ def failed(model: type[OrderFailed] | type[OrderPaymentFailed], order_id: str = 
 def charged(order_id: str = ORDER_ID) -> None:
     data = ProcessPaymentData(customer_id="c-1", amount=2599, currency="USD", payment_token="tok_visa")
     process_payment.handler(
-        sqs_event(ProcessPayment.create(order_id, data, task_token="task-1")), FakeLambdaContext()
+        sqs_event(sealed_and_priced(ProcessPayment.create(order_id, data, task_token="task-1"))),
+        FakeLambdaContext(),
     )
 
 

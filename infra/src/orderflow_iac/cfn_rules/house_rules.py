@@ -3,7 +3,8 @@
 E9001: every grant of events:PutEvents carries an `events:source` condition naming the template's
 own service (`orderflow.<POWERTOOLS_SERVICE_NAME>`), so no service's credentials can publish another
 service's events. E9002: no IAM statement allows the action `*` (or `<service>:*`). E9003: every SQS
-queue has a dead-letter queue, unless it is one.
+queue has a dead-letter queue, unless it is one. E9004: every table, queue and bucket is encrypted at
+rest, said in the template rather than left to a default.
 """
 
 from __future__ import annotations
@@ -118,3 +119,41 @@ class EveryQueueHasADeadLetterQueue(CloudFormationLintRule):
             for name, queue in queues.items()
             if name not in dead_letter_queues and "RedrivePolicy" not in queue.get("Properties", {})
         ]
+
+
+def _encrypted_table(properties: dict[str, Any]) -> bool:
+    return properties.get("SSESpecification", {}).get("SSEEnabled") is True
+
+
+def _encrypted_queue(properties: dict[str, Any]) -> bool:
+    return properties.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in properties
+
+
+def _encrypted_bucket(properties: dict[str, Any]) -> bool:
+    rules = properties.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+    return bool(rules) and all("ServerSideEncryptionByDefault" in rule for rule in rules)
+
+
+_AT_REST = {
+    "AWS::DynamoDB::Table": (_encrypted_table, "SSESpecification: {SSEEnabled: true}"),
+    "AWS::SQS::Queue": (_encrypted_queue, "SqsManagedSseEnabled: true or a KmsMasterKeyId"),
+    "AWS::S3::Bucket": (_encrypted_bucket, "BucketEncryption with a default"),
+}
+
+
+class DataAtRestIsEncrypted(CloudFormationLintRule):
+    id = "E9004"
+    shortdesc = "Every table, queue and bucket is encrypted at rest"
+    description = "Tables, queues and buckets state their encryption at rest (SSE or a KMS key)"
+    source_url = "docs/security.md"
+    tags: ClassVar[list[str]] = ["orderflow", "encryption"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        found = []
+        for resource_type, (encrypted, how) in _AT_REST.items():
+            for name, resource in cfn.get_resources([resource_type]).items():
+                if not encrypted(resource.get("Properties", {}) or {}):
+                    found.append(
+                        RuleMatch(["Resources", name], f"{name} is not encrypted at rest: set {how}")
+                    )
+        return found

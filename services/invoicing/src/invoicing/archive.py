@@ -1,4 +1,8 @@
-"""The invoices bucket: the PDF and JSON copies of each invoice, and links to download the PDF."""
+"""The invoices bucket: the PDF and JSON copies of each invoice.
+
+Nothing here hands out a download: customers reach the PDF through the orders API, which presigns
+a short-lived URL on each request (orderflow_shared.invoices).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,6 @@ from typing import Any
 
 from invoicing.document import InvoiceDocument
 from orderflow_shared.aws import client
-
-# SigV4's longest presigned-URL lifetime. A URL signed with a Lambda role's temporary
-# credentials stops working when those credentials expire, whichever comes first.
-DOWNLOAD_LINK_SECONDS = 7 * 24 * 3600
 
 PDF_CONTENT_TYPE = "application/pdf"
 JSON_CONTENT_TYPE = "application/json"
@@ -40,10 +40,3 @@ class InvoiceArchive:
             Body=document.model_dump_json(by_alias=True, exclude_none=True).encode(),
             ContentType=JSON_CONTENT_TYPE,
         )
-
-    def download_url(self, key: str) -> str:
-        # The shared S3 client signs with SigV4, which a presigned URL needs (see orderflow_shared.aws).
-        url: str = self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=DOWNLOAD_LINK_SECONDS
-        )
-        return url

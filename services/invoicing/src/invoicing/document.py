@@ -30,14 +30,6 @@ def invoice_number(order_id: str, issued_at: datetime) -> str:
     return f"INV-{issued_at:%Y%m%d}-{order_prefix}"
 
 
-def pdf_key(order_id: str) -> str:
-    return f"invoices/{order_id}/invoice.pdf"
-
-
-def json_key(order_id: str) -> str:
-    return f"invoices/{order_id}/invoice.json"
-
-
 class InvoiceDocument(Contract):
     """The invoice as stored in ``invoice.json``, and the single input of the PDF renderer."""
 

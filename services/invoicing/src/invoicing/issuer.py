@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from invoicing.archive import InvoiceArchive
-from invoicing.document import InvoiceDocument, invoice_number, json_key, pdf_key
+from invoicing.document import InvoiceDocument, invoice_number
 from invoicing.pdf import render_pdf
 from invoicing.registry import InvoiceRecord, InvoiceRegistry
 from orderflow_shared.contracts.invoicing import InvoiceGenerated, InvoiceGeneratedData
 from orderflow_shared.contracts.orders import GenerateInvoice, InvoiceResult
+from orderflow_shared.invoices import invoice_json_key, invoice_link, invoice_pdf_key
 from orderflow_shared.publisher import EventPublisher
 
 
@@ -18,6 +19,8 @@ class InvoiceIssuer:
     registry: InvoiceRegistry
     archive: InvoiceArchive
     publisher: EventPublisher
+    # The orders API's public base URL: the invoice's link is its GET /orders/{orderId}/invoice.
+    link_base_url: str
 
     def issue(self, command: GenerateInvoice) -> InvoiceResult:
         """Idempotent per order: a redelivered or retried command keeps the first invoice number and
@@ -29,13 +32,14 @@ class InvoiceIssuer:
                 order_id=order_id,
                 invoice_number=invoice_number(order_id, issued_at),
                 issued_at=issued_at,
-                pdf_key=pdf_key(order_id),
-                json_key=json_key(order_id),
+                pdf_key=invoice_pdf_key(order_id),
+                json_key=invoice_json_key(order_id),
             )
         )
         document = InvoiceDocument.for_order(order_id, record.invoice_number, record.issued_at, command.data)
         self.archive.store(document, render_pdf(document), pdf_key=record.pdf_key, json_key=record.json_key)
-        url = self.archive.download_url(record.pdf_key)
+        # The link never expires: the orders API checks who asks and presigns a download each time.
+        url = invoice_link(self.link_base_url, order_id)
 
         self.publisher.publish(
             InvoiceGenerated.create(

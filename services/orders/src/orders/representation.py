@@ -39,7 +39,11 @@ class OrderView(_View):
     currency: CurrencyCode | None
     created_at: datetime
     history: list[StatusReached] = Field(description="Every status reached, in the order's life order")
-    invoice_url: str | None = Field(default=None, description="Present once invoiced")
+    invoice_url: str | None = Field(
+        default=None,
+        description="Present once invoiced: this order's GET /orders/{orderId}/invoice, which redirects the "
+        "owner or an operator to a short-lived download of the PDF",
+    )
     invoice_number: str | None = Field(default=None, description="Present once invoiced")
     failure_reason: str | None = Field(default=None, description="Present on a failed order")
     reason: str | None = Field(default=None, description="Present on a failed order: failureReason")

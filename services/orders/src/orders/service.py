@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,10 +27,20 @@ logger = logging.getLogger(__name__)
 _AWS_ERRORS = (ClientError, BotoCoreError)
 
 
+# Seals a payment token for payments, bound to its order: (order id, token) -> sealed token.
+PaymentTokenSealer = Callable[[str, str], str]
+
+
 class OrdersService:
-    def __init__(self, repository: OrdersRepository, workflow: OrderWorkflow) -> None:
+    def __init__(
+        self,
+        repository: OrdersRepository,
+        workflow: OrderWorkflow,
+        seal_payment_token: PaymentTokenSealer | None = None,  # only placing orders needs it
+    ) -> None:
         self._repository = repository
         self._workflow = workflow
+        self._seal_payment_token = seal_payment_token
 
     def place_order(self, request: PlaceOrderRequest, idempotency_key: str | None = None) -> dict[str, Any]:
         """Stores the order as RECEIVED, then starts its saga: one execution per order, never zero.
@@ -42,7 +53,12 @@ class OrdersService:
         order_id = (
             order_id_for_retries(request.customer.id, idempotency_key) if idempotency_key else new_order_id()
         )
-        record = new_order_record(order_id, request, now_iso(), workflow_input_text(order_id, request))
+        if self._seal_payment_token is None:
+            raise RuntimeError("placing orders needs a payment token sealer")
+        sealed = self._seal_payment_token(order_id, request.payment.token)
+        record = new_order_record(
+            order_id, request, now_iso(), workflow_input_text(order_id, request, sealed)
+        )
         stored = self._repository.create_or_get(record)
         if "startPending" in stored:
             self._start(order_id, stored["executionInput"])

@@ -1,10 +1,11 @@
 """orders' event contracts as producer: the events the order workflow itself puts on the bus.
 
-The real state machine (statemachine/order_saga.asl.json, with the bus name substituted as the
+The real state machine (statemachine/order_saga.asl.json, with the bus names substituted as the
 deployment does) runs in moto's Step Functions interpreter, with orderflow_local.moto_compat's
 fixes and an accelerated clock. Each command is answered through its task token as the owning
 service would, along the four ways an order ends: completed, out of stock, payment failed and
-failed. Every event the workflow published is then judged against its committed registry schema.
+failed. Every event the workflow published is then judged against its committed registry schema,
+and by the bus it was put on: the commands, with their task tokens, only on the commands bus.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from orderflow_shared.contracts.values import PricedLine, PricedOrder
 from orderflow_shared.registry.contract_checks import envelope_problems
 from orderflow_shared.registry.contract_runs import Catalogue, envelope_type
 from orderflow_shared.registry.schemas import JsonObject
-from orderflow_shared.testing import ACCOUNT, BUS_NAME, PublishedEvents, forget_cached_clients
+from orderflow_shared.testing import (
+    ACCOUNT,
+    BUS_NAME,
+    COMMANDS_BUS_NAME,
+    PublishedEvents,
+    forget_cached_clients,
+)
 from orders.domain.order import PlaceOrderRequest, new_order_id, workflow_input
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(60)]
@@ -37,6 +44,8 @@ ASL_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "order_saga.as
 # Retry intervals, heartbeats and timeouts at 1% of their declared seconds: the real policy, quickly.
 TIME_SCALE = 0.01
 WAIT_SECONDS = 10.0
+# What the orders API puts in the execution input: the customer's token, sealed for payments.
+SEALED_TOKEN = "AQICAHh0c2VhbGVkLXBheW1lbnQtdG9rZW4="
 
 # An order as the API receives it (the body of POST /orders).
 REQUEST = PlaceOrderRequest.model_validate(
@@ -116,11 +125,12 @@ FAILED: dict[str, Answer] = {
 
 @dataclass
 class Saga:
-    """The deployed workflow on the orderflow bus, and every event it published, as delivered."""
+    """The deployed workflow and every event it published, as delivered, with the bus it was put on."""
 
     state_machine_arn: str
-    queue_url: str
+    queue_urls: dict[str, str]  # bus name -> the queue capturing everything put on it
     published: list[JsonObject] = field(default_factory=list)
+    bus_of: list[str] = field(default_factory=list)  # bus_of[i]: where published[i] was put
     _unread: int = 0
 
     def run(self, answers: dict[str, Answer]) -> str:
@@ -130,7 +140,7 @@ class Saga:
         execution_arn = sfn.start_execution(
             stateMachineArn=self.state_machine_arn,
             name=order_id,
-            input=json.dumps(workflow_input(order_id, REQUEST)),
+            input=json.dumps(workflow_input(order_id, REQUEST, SEALED_TOKEN)),
         )["executionArn"]
         for detail_type, answer in answers.items():
             answer.send(sfn, self._next_command(detail_type)["detail"]["taskToken"])
@@ -168,12 +178,12 @@ class Saga:
 
     def _receive(self) -> None:
         sqs = client("sqs")
-        while messages := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
-            "Messages"
-        ):
-            for message in messages:
-                self.published.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        for bus, queue_url in self.queue_urls.items():
+            while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+                for message in messages:
+                    self.published.append(json.loads(message["Body"]))
+                    self.bus_of.append(bus)
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture
@@ -193,13 +203,17 @@ def saga() -> Iterator[Saga]:
 
 
 def _deployed_saga() -> Saga:
-    # Only the workflow publishes here, so the shared catch-all capture holds exactly its events.
-    published = PublishedEvents.subscribe(BUS_NAME)
-    definition = ASL_PATH.read_text().replace("${EventBusName}", BUS_NAME)
+    # Only the workflow publishes here, so the catch-all captures hold exactly its events.
+    captures = {bus: PublishedEvents.subscribe(bus).queue_url for bus in (BUS_NAME, COMMANDS_BUS_NAME)}
+    definition = (
+        ASL_PATH.read_text()
+        .replace("${EventBusName}", BUS_NAME)
+        .replace("${CommandsBusName}", COMMANDS_BUS_NAME)
+    )
     state_machine_arn = client("stepfunctions").create_state_machine(
         name="order-saga", definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/order-saga"
     )["stateMachineArn"]
-    return Saga(state_machine_arn, published.queue_url)
+    return Saga(state_machine_arn, captures)
 
 
 def test_every_event_the_workflow_publishes_matches_its_registry_schema(saga: Saga) -> None:
@@ -217,3 +231,19 @@ def test_every_event_the_workflow_publishes_matches_its_registry_schema(saga: Sa
         for event_type in declared
         if event_type not in built
     ] == []
+    # Task tokens never reach the domain-events bus, which external systems read and the archive keeps.
+    on_domain_bus = {
+        e["detail-type"] for e, bus in zip(saga.published, saga.bus_of, strict=True) if bus == BUS_NAME
+    }
+    on_commands_bus = {
+        e["detail-type"]
+        for e, bus in zip(saga.published, saga.bus_of, strict=True)
+        if bus == COMMANDS_BUS_NAME
+    }
+    assert on_commands_bus == {"ReserveStock", "ProcessPayment", "GenerateInvoice", "SendConfirmation"}
+    assert on_domain_bus.isdisjoint(on_commands_bus)
+    assert not any(
+        "taskToken" in e["detail"]
+        for e, bus in zip(saga.published, saga.bus_of, strict=True)
+        if bus == BUS_NAME
+    )

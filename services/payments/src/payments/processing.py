@@ -5,6 +5,9 @@ ledger (a success without calling the provider again, a decline as the same decl
 charge carries the order's Idempotency-Key, so even a charge retried after an unknown outcome is made
 once. Success is published as PaymentSucceeded exactly when the ledger has not recorded it yet.
 
+Nothing is charged before the command is verified (``verification``): its amount must be the
+order's priced reservation, and its sealed payment token must open for this order.
+
 A cancelled payment (the order failed: see ``reconciliation``) is never charged. A charge that lands
 while the fence goes up is refunded at once by the delivery that made it.
 """
@@ -53,14 +56,17 @@ class PaymentProcessor:
         provider: PaymentProvider,
         publish: Callable[[PaymentSucceeded], None],
         reconcile: Callable[[PaymentRecord], Reconciliation],
+        verify: Callable[[ProcessPayment], str],
     ) -> None:
         self._ledger = ledger
         self._provider = provider
         self._publish = publish
         self._reconcile = reconcile
+        self._verify = verify  # the customer's payment token, once the command proved right
 
     def process(self, command: ProcessPayment) -> PaymentResult:
         order_id, data = command.order_id, command.data
+        payment_token = self._verify(command)
         record = self._ledger.begin_attempt(order_id, data.amount, data.currency)
         if record.status is PaymentStatus.SUCCEEDED:
             logger.info("payment already succeeded; answering from the ledger")
@@ -78,7 +84,7 @@ class PaymentProcessor:
             customer_id=data.customer_id,
             amount=data.amount,
             currency=data.currency,
-            payment_token=data.payment_token,
+            payment_token=payment_token,
         )
         try:
             charge = self._provider.charge(request)

@@ -1,19 +1,25 @@
-"""payments' event contracts, as consumer (of ProcessPayment, OrderPaymentFailed and OrderFailed) and
-as producer (of PaymentSucceeded and PaymentRefunded).
+"""payments' event contracts, as consumer (of StockReserved, ProcessPayment, OrderPaymentFailed and
+OrderFailed) and as producer (of PaymentSucceeded and PaymentRefunded).
 
-The real handlers run in moto, against the local payment provider, on the committed samples.
+The real handlers run in moto, against the local payment provider, on the committed samples; the
+ProcessPayment sample's token is sealed for its order with this run's key, as the orders API does.
 """
 
 from __future__ import annotations
 
+import copy
+import os
+
 import pytest
 
 from orderflow_shared.aws import client
-from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, ProcessPayment
+from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, ProcessPayment, StockReserved
+from orderflow_shared.payment_tokens import seal_payment_token
 from orderflow_shared.registry.contract_pytest import consumer_tests
 from orderflow_shared.registry.contract_runs import PutEventsCapture
 from orderflow_shared.registry.contract_suite import ServiceContract
 from orderflow_shared.registry.event_types import EventType
+from orderflow_shared.registry.schemas import JsonObject
 
 pytestmark = pytest.mark.contract
 
@@ -22,9 +28,9 @@ CONTRACT = ServiceContract("payments")
 test_rules_match, test_rules_deliver_what_is_routed, test_generated_events_parse = consumer_tests(CONTRACT)
 
 
-def test_payments_consumes_the_charge_command_and_both_failures_that_call_for_a_refund() -> None:
+def test_payments_consumes_the_charge_command_its_priced_reservation_and_both_failures_that_refund() -> None:
     assert set(CONTRACT.consumed) == {
-        EventType.of(m) for m in (ProcessPayment, OrderPaymentFailed, OrderFailed)
+        EventType.of(m) for m in (StockReserved, ProcessPayment, OrderPaymentFailed, OrderFailed)
     }
 
 
@@ -32,13 +38,23 @@ def test_payments_consumes_the_charge_command_and_both_failures_that_call_for_a_
 @pytest.mark.usefixtures("aws", "provider", "published", "workflow")
 def test_handler_reads_only_sent_fields_and_publishes_what_its_schema_accepts() -> None:
     published = PutEventsCapture().attach(client("events"))
-    # The samples tell one order's story: charged first, its failures then refund the charge, so
-    # the run publishes both PaymentSucceeded and PaymentRefunded.
-    charge_first = sorted(
-        CONTRACT.consumed, key=lambda event_type: event_type != EventType.of(ProcessPayment)
-    )
+    # The samples tell one order's story: reserved and priced, charged, then its failures refund
+    # the charge, so the run publishes both PaymentSucceeded and PaymentRefunded.
+    story = [EventType.of(StockReserved), EventType.of(ProcessPayment)]
+    story += [event_type for event_type in CONTRACT.consumed if event_type not in story]
+    samples = [CONTRACT.catalogue.samples[event_type] for event_type in story]
+    samples[1] = sealed_for_its_order(samples[1])
 
-    assert CONTRACT.consume(*(CONTRACT.catalogue.samples[event_type] for event_type in charge_first)) == []
+    assert CONTRACT.consume(*samples) == []
     assert CONTRACT.unread() == []
     assert CONTRACT.read_problems() == []
     assert CONTRACT.provider_problems(published) == []
+
+
+def sealed_for_its_order(process_payment: JsonObject) -> JsonObject:
+    envelope = copy.deepcopy(process_payment)
+    detail = envelope["detail"]
+    detail["data"]["paymentToken"] = seal_payment_token(
+        client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"], detail["metadata"]["orderId"], "tok_visa"
+    )
+    return envelope

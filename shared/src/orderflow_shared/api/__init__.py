@@ -12,6 +12,7 @@ from orderflow_shared.api.responses import (
     error,
     header,
     json_answer,
+    redirect,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "header",
     "json_answer",
     "json_api_resolver",
+    "redirect",
 ]

@@ -72,6 +72,19 @@ def json_answer(
     return answer
 
 
+def redirect(description: str, headers: Mapping[str, dict[str, Any]]) -> OpenAPIResponse:
+    """A response without a body (a redirect: its ``Location`` among ``headers``).
+
+    Its content is declared empty: left out, Powertools would document the route's return type as a
+    JSON body, and a client would expect one.
+    """
+    return OpenAPIResponse(
+        description=description,
+        headers=cast(dict[str, OpenAPIResponseHeader], dict(headers)),
+        content={},
+    )
+
+
 def error(description: str, headers: Mapping[str, dict[str, Any]] | None = None) -> OpenAPIResponse:
     return json_answer(ErrorMessage, description, headers)
 

@@ -110,12 +110,22 @@ class ProcessPaymentData(Contract):
     customer_id: str
     amount: MinorUnits
     currency: CurrencyCode
-    payment_token: str = Field(min_length=1, repr=False)
+    payment_token: str = Field(
+        min_length=1,
+        repr=False,
+        description=(
+            "The customer's payment token sealed for payments by the orders API: base64 of its KMS "
+            "ciphertext under the payment-token key, with the order id as encryption context "
+            "(orderflow_shared.payment_tokens)"
+        ),
+    )
 
 
 class ProcessPayment(Command):
     """Workflow command to payments, once stock is reserved: charge the order's total. Answered with
-    the payment id, or failed with PaymentDeclined or PaymentProviderUnavailable (retried first).
+    the payment id, or failed with PaymentDeclined or PaymentProviderUnavailable (retried first);
+    a command whose amount disagrees with the order's priced reservation (StockReserved) or whose
+    token was not sealed for the order is failed with PaymentCommandRefused, and nothing is charged.
     """
 
     SOURCE: ClassVar[str] = SOURCE

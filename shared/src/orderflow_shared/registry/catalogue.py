@@ -7,15 +7,16 @@ A service declares what it publishes in ``services/<svc>/events.yaml``::
       - {detail-type: StockReserved, version: 1}
 
 What it consumes is not written twice: it is read from the EventBridge rules of its
-``template.yaml``. A rule with an ``EventBusName`` subscribes on the orderflow bus (rules on the
-default bus, such as schedules, have none); it consumes every event type whose source and
-detail-type its pattern lists.
+``template.yaml``. A rule with an ``EventBusName`` subscribes on an orderflow bus (rules on the
+default bus, such as schedules, have none): ``!Ref CommandsBusName`` is the private commands bus the
+order workflow sends its task-token commands on, anything else the domain-events bus. It consumes
+every event type whose source and detail-type its pattern lists, and must do so on that type's bus.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ from orderflow_shared.registry.event_types import EventType
 EVENTS_FILE = "events.yaml"
 TEMPLATE_FILE = "template.yaml"
 RULE = "AWS::Events::Rule"
+
+# The two orderflow buses (infra/template.yaml), as the catalogue and docs/events.md name them.
+DOMAIN_BUS = "orderflow"
+COMMANDS_BUS = "orderflow-commands"
+# The template parameter a rule on the commands bus names as its EventBusName.
+COMMANDS_BUS_PARAMETER = "CommandsBusName"
 
 
 class CatalogueError(ValueError):
@@ -42,6 +49,7 @@ class Subscription:
     rule: str
     sources: tuple[str, ...]
     detail_types: tuple[str, ...] | None  # None: every detail-type of its sources
+    bus: str = DOMAIN_BUS
 
     def matches(self, event_type: EventType) -> bool:
         return event_type.source in self.sources and (
@@ -89,9 +97,12 @@ def consumers(services: Iterable[Service], event_type: EventType) -> list[Subscr
     ]
 
 
-def catalogue_problems(services: Sequence[Service], known: Sequence[EventType]) -> list[str]:
+def catalogue_problems(
+    services: Sequence[Service], known: Sequence[EventType], commands: Collection[EventType]
+) -> list[str]:
     """What does not add up, one line each: [] when every event type has exactly one producer,
-    every declared event type exists and every subscription is to event types that are published."""
+    every declared event type exists and every subscription is to event types that are published,
+    on the bus they travel on (``commands`` on the commands bus, every other on the domain bus)."""
     problems = [
         f"{service.name}: services/{service.name}/{EVENTS_FILE} publishes {event_type}, "
         "which no model in orderflow_shared.contracts.ALL_EVENTS defines"
@@ -108,7 +119,18 @@ def catalogue_problems(services: Sequence[Service], known: Sequence[EventType]) 
     for service in services:
         for subscription in service.subscriptions:
             problems += _subscription_problems(subscription, services, known)
+            problems += [
+                f"{subscription} subscribes to {event_type} on the {subscription.bus} bus, "
+                f"but it travels on the {bus_of(event_type, commands)} bus"
+                for event_type in known
+                if subscription.matches(event_type) and bus_of(event_type, commands) != subscription.bus
+            ]
     return problems
+
+
+def bus_of(event_type: EventType, commands: Collection[EventType]) -> str:
+    """The bus an event type travels on: commands carry task tokens and stay off the domain bus."""
+    return COMMANDS_BUS if event_type in commands else DOMAIN_BUS
 
 
 def _subscription_problems(
@@ -167,4 +189,5 @@ def _subscriptions(service: str, path: Path) -> Iterator[Subscription]:
                 "the catalogue reads exact names only"
             )
         detail_types = None if detail_types is None else tuple(detail_types)
-        yield Subscription(service, logical_id, tuple(sources), detail_types)
+        bus = COMMANDS_BUS if properties["EventBusName"] == {"Ref": COMMANDS_BUS_PARAMETER} else DOMAIN_BUS
+        yield Subscription(service, logical_id, tuple(sources), detail_types, bus)

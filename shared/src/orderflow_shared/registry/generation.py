@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from orderflow_shared.contracts import ALL_EVENTS, Event
+from orderflow_shared.contracts.base import Command
 from orderflow_shared.registry.artefacts import EventContract
 from orderflow_shared.registry.catalogue import catalogue_problems, load_services
 from orderflow_shared.registry.cloudformation import schemas_block, with_schemas_block
 from orderflow_shared.registry.docs import SAMPLES_FOLDER, SCHEMAS_FOLDER, events_markdown
-from orderflow_shared.registry.event_types import contract_models
+from orderflow_shared.registry.event_types import EventType, contract_models
 from orderflow_shared.registry.samples import sample_event
 from orderflow_shared.registry.schemas import event_schema
 
@@ -47,11 +48,17 @@ def event_contracts(models: tuple[type[Event], ...] = ALL_EVENTS) -> list[EventC
     return contracts
 
 
+def command_types(contracts: list[EventContract]) -> set[EventType]:
+    return {contract.event_type for contract in contracts if issubclass(contract.model, Command)}
+
+
 def render(root: Path) -> dict[str, str]:
     """Path relative to ``root`` -> the content it must have."""
     services = load_services(root)
     contracts = event_contracts()
-    problems = catalogue_problems(services, [contract.event_type for contract in contracts])
+    problems = catalogue_problems(
+        services, [contract.event_type for contract in contracts], command_types(contracts)
+    )
     if problems:
         raise CatalogueProblemsError(problems)
     files: dict[str, str] = {}

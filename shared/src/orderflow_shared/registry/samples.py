@@ -36,10 +36,12 @@ _STORY: JsonObject = {
     "lineTotal": 9998,
     "totalAmount": 9998,
     "amount": 9998,
-    "paymentToken": "tok_visa",
+    # Sealed by the orders API for payments (orderflow_shared.payment_tokens); this one opens nowhere.
+    "paymentToken": "AQICAHhZm9yLXBheW1lbnRzLW9ubHkAexampleSealedPaymentToken==",
     "paymentId": "ch_3f2a9c1b",
     "invoiceNumber": "INV-20260514-3F2A9C1B",
-    "invoiceUrl": "https://orderflow-invoices.s3.amazonaws.com/invoices/3f2a9c1b.pdf",
+    # The orders API's invoice route (a redirect to a short-lived download): orderflow_shared.invoices.
+    "invoiceUrl": f"https://api.orderflow.example/orders/{SAMPLE_ORDER_ID}/invoice",
     "messageId": "0100019a-3f2a-9c1b-example-000000",
     "taskToken": "AQCEAAAAKgAAAAMAAAAAAAAAAexampleTaskToken",
     "name": "Ana Silva",

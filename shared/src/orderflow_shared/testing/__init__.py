@@ -7,7 +7,13 @@ package depends on no test framework. The template checks live in
 """
 
 from orderflow_shared.testing.bus import PublishedEvents
-from orderflow_shared.testing.environment import BUS_NAME, forget_cached_clients, mocked_aws, use_fake_aws
+from orderflow_shared.testing.environment import (
+    BUS_NAME,
+    COMMANDS_BUS_NAME,
+    forget_cached_clients,
+    mocked_aws,
+    use_fake_aws,
+)
 from orderflow_shared.testing.events import (
     ACCOUNT,
     REGION,
@@ -27,6 +33,7 @@ from orderflow_shared.testing.workflow import WorkflowAnswers
 __all__ = [
     "ACCOUNT",
     "BUS_NAME",
+    "COMMANDS_BUS_NAME",
     "REGION",
     "FakeLambdaContext",
     "PublishedEvents",

@@ -27,7 +27,7 @@ class PublishedEvents:
         """Creates the bus (in moto, where a test starts with none) and the capturing rule and queue."""
         events, sqs = client("events"), client("sqs")
         events.create_event_bus(Name=bus_name)
-        queue_url = sqs.create_queue(QueueName="published")["QueueUrl"]
+        queue_url = sqs.create_queue(QueueName=f"published-{bus_name}")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]

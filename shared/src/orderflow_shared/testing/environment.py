@@ -13,6 +13,8 @@ from orderflow_shared import aws
 from orderflow_shared.testing.events import REGION
 
 BUS_NAME = "orderflow"
+# The private bus the order workflow sends its task-token commands on (infra/template.yaml).
+COMMANDS_BUS_NAME = "orderflow-commands"
 
 # Either would send boto3's calls past moto: to a local stack, or to a real account.
 _INHERITED_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_PROFILE")

@@ -28,6 +28,7 @@ def _issuer() -> InvoiceIssuer:
         registry=InvoiceRegistry(dynamodb_table(os.environ["INVOICES_TABLE"])),
         archive=InvoiceArchive(os.environ["INVOICES_BUCKET"]),
         publisher=EventPublisher(),
+        link_base_url=os.environ["INVOICE_LINK_BASE_URL"],
     )
 
 

@@ -130,7 +130,7 @@ def new_order_record(
 
     ``executionInput`` is the exact text the saga is started with, kept only until the execution
     exists (a retried start is idempotent only with the same name and input). It holds the payment
-    token, so it is removed as soon as the start is confirmed.
+    token, sealed for payments (see ``workflow_input``), and is removed once the start is confirmed.
     """
     return {
         "orderId": order_id,
@@ -145,10 +145,15 @@ def new_order_record(
     }
 
 
-def workflow_input(order_id: str, request: PlaceOrderRequest) -> dict[str, Any]:
-    """The order saga's execution input: everything the steps need, nothing they do not."""
-    return {"orderId": order_id, **request.to_wire()}
+def workflow_input(order_id: str, request: PlaceOrderRequest, sealed_payment_token: str) -> dict[str, Any]:
+    """The order saga's execution input: everything the steps need, nothing they do not.
+
+    The payment token travels sealed (orderflow_shared.payment_tokens): the input, the execution's
+    history and the ProcessPayment command never hold the customer's token in the clear.
+    """
+    return {"orderId": order_id, **request.to_wire(), "payment": {"token": sealed_payment_token}}
 
 
-def workflow_input_text(order_id: str, request: PlaceOrderRequest) -> str:
-    return json.dumps(workflow_input(order_id, request), separators=(",", ":"), sort_keys=True)
+def workflow_input_text(order_id: str, request: PlaceOrderRequest, sealed_payment_token: str) -> str:
+    document = workflow_input(order_id, request, sealed_payment_token)
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)

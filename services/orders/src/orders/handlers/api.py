@@ -1,7 +1,8 @@
-"""The orders API: POST /orders and GET /orders/{orderId} (API Gateway REST, Lambda proxy)."""
+"""The orders API: POST /orders, GET /orders/{orderId} and its invoice (API Gateway REST, Lambda proxy)."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from http import HTTPStatus
@@ -31,10 +32,13 @@ from orderflow_shared.api import (
     header,
     json_answer,
     json_api_resolver,
+    redirect,
 )
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.observability import telemetry
+from orderflow_shared.payment_tokens import seal_payment_token
 from orders.domain.order import CustomerMismatch, OrderBody, OrderingCustomer, PlaceOrderRequest
+from orders.invoices import InvoiceDownloads
 from orders.repository import OrdersRepository
 from orders.representation import OrderView
 from orders.service import OrdersService
@@ -45,6 +49,10 @@ app = json_api_resolver()
 service = OrdersService(
     OrdersRepository(dynamodb_table(os.environ["ORDERS_TABLE"])),
     OrderWorkflow(client("stepfunctions"), os.environ["STATE_MACHINE_ARN"]),
+    functools.partial(seal_payment_token, client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
+)
+invoice_downloads = InvoiceDownloads(
+    client("s3"), os.environ["INVOICES_BUCKET"], int(os.environ["INVOICE_DOWNLOAD_SECONDS"])
 )
 
 # A retried POST with the same Idempotency-Key returns the first answer for 24 h; reusing a key
@@ -140,6 +148,42 @@ def create_order(
     ),
 )
 def get_order(order_id: OrderId) -> dict[str, Any]:
+    return _readable_order(order_id)
+
+
+@app.get(
+    "/orders/<order_id>/invoice",
+    operation_id="getOrderInvoice",
+    summary="Download an order's invoice (PDF): a redirect to a short-lived link",
+    tags=["orders"],
+    security=SIGNED_IN,
+    responses=api_responses(
+        {
+            302: redirect(
+                "The invoice PDF is at Location, a link signed for this download that expires within "
+                "minutes (follow it without the Authorization header)",
+                {
+                    "Location": header("A presigned download of the invoice PDF", r"^https?://\S+$"),
+                    "Cache-Control": header("Never keep the signed link", r"^no-store$"),
+                },
+            ),
+            404: error("No such order, or the order has no invoice yet"),
+        },
+    ),
+)
+def get_order_invoice(order_id: OrderId) -> Response[None]:
+    view = _readable_order(order_id)
+    # Invoicing announces the invoice (InvoiceGenerated) only once its PDF is stored.
+    if "invoiceNumber" not in view:
+        raise NotFoundError(f"order {order_id} has no invoice yet")
+    return Response(
+        status_code=HTTPStatus.FOUND,
+        headers={"Location": invoice_downloads.url(order_id), "Cache-Control": "no-store"},
+    )
+
+
+def _readable_order(order_id: str) -> dict[str, Any]:
+    """The order as the caller may see it: their own, or any if they are an operator."""
     tel.logger.set_correlation_id(order_id)
     caller = caller_from(app.current_event)
     view = service.get_order(order_id)

@@ -14,7 +14,7 @@ from orderflow_shared.consumer import EventRouter, answer_command
 from orderflow_shared.contracts import ProcessPayment
 from orderflow_shared.contracts.orders import PaymentResult
 from orderflow_shared.task_token import TaskFailure, TaskReply
-from payments.errors import ChargeInProgress
+from payments.errors import ChargeInProgress, PricedReservationNotSeen
 from payments.handlers.wiring import TELEMETRY, ledger, payment_processor, payment_reconciler
 from payments.model import PaymentStatus
 
@@ -34,8 +34,9 @@ def charge(command: ProcessPayment) -> PaymentResult:
 
 
 # A charge key in use by another delivery is not an answer: the command goes back to SQS, by when
-# that delivery has answered (and this one then finds its task closed).
-answer = answer_command(charge, replies, redeliver_on=(ChargeInProgress,))
+# that delivery has answered (and this one then finds its task closed). Nor is a priced reservation
+# not seen yet: the command comes back once StockReserved has arrived.
+answer = answer_command(charge, replies, redeliver_on=(ChargeInProgress, PricedReservationNotSeen))
 
 
 def on_process_payment(command: ProcessPayment) -> None:

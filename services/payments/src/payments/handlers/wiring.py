@@ -13,13 +13,16 @@ import os
 
 from aws_lambda_powertools.utilities import parameters
 
-from orderflow_shared.aws import dynamodb_table
+from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.observability import telemetry
+from orderflow_shared.payment_tokens import open_payment_token
 from orderflow_shared.publisher import EventPublisher
 from payments.ledger import DynamoDbPaymentLedger
 from payments.processing import PaymentProcessor
 from payments.provider import PaymentProviderClient, timeout_from
 from payments.reconciliation import PaymentReconciler, ReconcileTiming
+from payments.reservations import DynamoDbPricedReservations
+from payments.verification import ProcessPaymentVerifier
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -61,9 +64,25 @@ def payment_reconciler() -> PaymentReconciler:
 
 
 @functools.cache
+def priced_reservations() -> DynamoDbPricedReservations:
+    return DynamoDbPricedReservations(dynamodb_table(os.environ["PRICED_RESERVATIONS_TABLE"]))
+
+
+@functools.cache
+def verifier() -> ProcessPaymentVerifier:
+    return ProcessPaymentVerifier(
+        priced_reservations(),
+        functools.partial(open_payment_token, client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
+        wait_seconds=float(os.environ["PRICED_RESERVATION_WAIT_SECONDS"]),
+    )
+
+
+@functools.cache
 def payment_processor() -> PaymentProcessor:
-    return PaymentProcessor(ledger(), provider(), publisher().publish, payment_reconciler().reconcile)
+    return PaymentProcessor(
+        ledger(), provider(), publisher().publish, payment_reconciler().reconcile, verifier().verify
+    )
 
 
-CACHED = (ledger, provider, publisher, payment_reconciler, payment_processor)
+CACHED = (ledger, provider, publisher, payment_reconciler, priced_reservations, verifier, payment_processor)
 """Every object above, for tests that build them afresh in each fake AWS."""
