@@ -23,11 +23,21 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# checkov has an environment of its own: it pins boto3, networkx and others to releases the workspace
+# does not use. Every package is pinned with its hashes (infra/checkov/requirements.txt).
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+$(CHECKOV): infra/checkov/requirements.txt
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r infra/checkov/requirements.txt
+	touch $@
+
 .venv/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml infra/pyproject.toml services/*/pyproject.toml
 	$(UV) sync --frozen --all-packages
 	touch $@
 
-lint: install
+## lint: ruff; cfn-lint (with the house and serverless rules), statelint and checkov on every template
+lint: install $(CHECKOV)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) python -m orderflow_iac.check
@@ -46,8 +56,10 @@ typecheck: install
 unit: install
 	$(RUN) pytest shared services infra/tests -q -m "not contract"  # contract tests run in `contracts`
 
+# The whole suite: a grant of a function's role that no call used fails it unless its template
+# justifies it (tests/conftest.py; a partial run by hand only reports unused grants).
 e2e: install
-	$(RUN) pytest tests -q
+	ORDERFLOW_FAIL_UNUSED_GRANTS=1 $(RUN) pytest tests -q
 
 clean:
 	rm -rf .venv $(TOOLS)

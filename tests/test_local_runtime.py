@@ -29,22 +29,27 @@ def test_the_running_state_machine_is_the_asl_file_after_substitution(stack: Loc
     sfn = stack.client("stepfunctions")
     (machine,) = sfn.list_state_machines()["stateMachines"]
     definition = sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])["definition"]
-    assert definition == ASL.read_text().replace("${EventBusName}", "orderflow")
-    assert definition.encode() == ASL.read_bytes().replace(b"${EventBusName}", b"orderflow")
+    buses = {"${EventBusName}": "orderflow", "${CommandsBusName}": "orderflow-commands"}
+    expected = ASL.read_text()
+    for placeholder, bus in buses.items():
+        expected = expected.replace(placeholder, bus)
+    assert definition == expected
+    assert definition.encode() == expected.encode()
 
 
 def test_every_subscription_is_a_rule_to_a_queue_with_a_dead_letter_queue(stack: LocalStack) -> None:
     events, sqs = stack.client("events"), stack.client("sqs")
     # The archive's own rule (managed by EventBridge, targeting the archive) is not a subscription.
     rules = [
-        r
-        for r in events.list_rules(EventBusName="orderflow")["Rules"]
+        (bus, r)
+        for bus in ("orderflow", "orderflow-commands")
+        for r in events.list_rules(EventBusName=bus)["Rules"]
         if r.get("ManagedBy") != "prod.vhs.events.aws.internal"
         and not r["Name"].startswith("Events-Archive-")
     ]
-    assert rules
-    for rule in rules:
-        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName="orderflow")["Targets"]
+    assert {bus for bus, _ in rules} == {"orderflow", "orderflow-commands"}
+    for bus, rule in rules:
+        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
         assert targets, rule["Name"]
         for target in targets:
             assert ":sqs:" in target["Arn"], rule["Name"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, HTTPClientError
 from moto import mock_aws
 
 from orderflow_local import moto_compat
@@ -18,6 +19,7 @@ from orderflow_local.access import recording
 from orderflow_local.access.__main__ import main
 from orderflow_local.access.calls import Call
 from orderflow_local.access.check import RecordedCall, check
+from orderflow_local.access.enforce import client_as
 from orderflow_local.access.policies import FunctionGrants, from_deployed, from_log
 from orderflow_local.provisioner import DeployedStack, Provisioner
 from orderflow_local.stacks import INFRA_STACK, STACKS, LocalEndpoints
@@ -132,9 +134,19 @@ def test_a_put_item_on_another_services_table_is_denied(deployment: Deployment) 
 
 
 def test_a_query_of_an_index_is_checked_on_the_index(deployment: Deployment) -> None:
-    query = {"TableName": "orderflow-orders-OrdersTable", "IndexName": "PendingStartIndex"}
-    report = check([called(EXECUTION_STATUS, "dynamodb", "Query", query)], deployment.grants)
-    assert report.denials == []  # SAM's CRUD policy grants table/<name>/index/*
+    index = {"TableName": "orderflow-orders-OrdersTable", "IndexName": "PendingStartIndex"}
+    sweep = "orderflow-orders-StartPendingSagasFunction"
+    report = check([called(sweep, "dynamodb", "Query", index)], deployment.grants)
+    assert report.denials == []  # granted on table/<name>/index/PendingStartIndex
+    table = {"TableName": "orderflow-orders-OrdersTable"}
+    report = check(
+        [called(sweep, "dynamodb", "Query", table), called(EXECUTION_STATUS, "dynamodb", "Query", index)],
+        deployment.grants,
+    )
+    assert {(d.function, d.request.resource) for d in report.denials} == {
+        ("orderflow-orders.StartPendingSagasFunction", ORDERS_TABLE),  # the index only, not the table
+        ("orderflow-orders.ExecutionStatusFunction", f"{ORDERS_TABLE}/index/PendingStartIndex"),
+    }
 
 
 def test_an_unknown_operation_fails_the_check(deployment: Deployment) -> None:
@@ -165,11 +177,17 @@ def test_grants_no_call_used_are_reported_and_fail_only_when_asked(deployment: D
         for action in grant.actions
         for resource in grant.resources
     }
-    assert ("dynamodb:Scan", ORDERS_TABLE) in unused  # DynamoDBCrudPolicy grants more than is used
-    assert ("dynamodb:UpdateItem", f"{ORDERS_TABLE}/index/*") in unused
-    assert ("dynamodb:UpdateItem", ORDERS_TABLE) not in unused
     assert ("states:GetExecutionHistory", SAGA_EXECUTION.rsplit(":", 1)[0] + ":*") in unused
+    assert ("dynamodb:UpdateItem", ORDERS_TABLE) not in unused
     assert not any(action == "events:PutEvents" for action, _ in unused)
+    # Its grants are what its code calls: no SAM policy template's Scan, batch or index grants.
+    granted = {
+        action
+        for statement in deployment.grants[EXECUTION_STATUS].statements
+        for action in statement.actions
+        if action.startswith("dynamodb:")
+    }
+    assert granted == {"dynamodb:UpdateItem"}
     assert not report.failed()
     assert report.failed(fail_unused=True)
     # A function that never ran is named, not judged.
@@ -199,6 +217,33 @@ def test_the_recorded_deployment_gives_the_same_grants_as_the_deployed_stacks(de
     for name, grants in deployed.items():
         assert recorded[name].statements == grants.statements, name
         assert recorded[name].role_arn == grants.role_arn
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_a_client_with_a_functions_credentials_is_refused_what_its_role_does_not_allow(
+    deployment: Deployment,
+) -> None:
+    events = client_as("CustomerAlertsFunction", "events", "http://127.0.0.1:9", deployment.access_log, REPO)
+    entry = {"EventBusName": "orderflow", "DetailType": "OrderPaymentFailed", "Detail": "{}"}
+
+    with pytest.raises(ClientError) as refused:
+        events.put_events(Entries=[{**entry, "Source": "orderflow.orders"}])
+    with pytest.raises(HTTPClientError, match="socket"):  # allowed, so sent: this process may not connect
+        events.put_events(Entries=[{**entry, "Source": "orderflow.notifications"}])
+
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert error["Message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/orderflow-notifications-CustomerAlertsFunctionRole/"
+        "orderflow-notifications-CustomerAlertsFunction is not authorized to perform: events:PutEvents "
+        f"on resource: {BUS} because no identity-based policy allows the events:PutEvents action"
+    )
+    assert not (deployment.access_log / recording.CALLS_DIR).exists()  # the test's calls, not the function's
+
+
+def test_a_client_as_a_function_no_stack_deployed_is_refused_outright(deployment: Deployment) -> None:
+    with pytest.raises(LookupError, match="Ghost"):
+        client_as("GhostFunction", "events", "http://127.0.0.1:9", deployment.access_log, REPO)
 
 
 def write_calls(directory: Path, *calls: RecordedCall) -> None:
@@ -386,3 +431,93 @@ def test_the_report_lists_denied_calls_first_then_unused_grants_per_function(dep
     compact = report.text(compact=True)
     assert "orderflow-orders.ExecutionStatusFunction: " in compact
     assert "dynamodb:Scan" not in compact
+
+
+# --- a copy of a real template: a grant its function's calls do not use fails --fail-unused ------
+
+NOTIFICATIONS = "orderflow-notifications"
+EMAIL_SENT = f"{NOTIFICATIONS}-EmailSentFunction"
+SENT_EMAILS = f"{NOTIFICATIONS}-SentEmailsTable"
+EMAIL_SENT_POLICIES = "      Handler: notifications.handlers.email_sent.handler\n      Policies:\n"
+EMAIL_SENT_DECLARATION = "  EmailSentFunction:\n    Type: AWS::Serverless::Function\n"
+UNEXERCISED = "    Metadata:\n      LeastPrivilege:\n        Unexercised:\n"
+
+
+def what_email_sent_does() -> list[RecordedCall]:
+    """Every call EmailSentFunction's code makes: it records an email's first report (PutItem) and
+    adds a second message to it (UpdateItem)."""
+    return [
+        RecordedCall("EmailSentFunction", EMAIL_SENT, Call("dynamodb", operation, {"TableName": SENT_EMAILS}))
+        for operation in ("PutItem", "UpdateItem")
+    ]
+
+
+def email_sent_grants(template: Path) -> FunctionGrants:
+    """EmailSentFunction's grants as the notifications stack deploys them from `template`."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            env.setenv(name, value)
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        env.delenv(recording.ACCESS_LOG_VARIABLE, raising=False)
+        with mock_aws():
+            applied = all(fix.applied for fix in moto_compat.FIXES)
+            if not applied:
+                moto_compat.apply()
+            try:
+                parameters = {"EventBusName": "orderflow", "CommandsBusName": "orderflow-commands"}
+                for bus in parameters.values():  # infra's, which the stack's rules are on
+                    boto3.client("events", region_name="us-east-1").create_event_bus(Name=bus)
+                provisioner = Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
+                return from_deployed([provisioner.deploy(NOTIFICATIONS, template, parameters)])[EMAIL_SENT]
+            finally:
+                if not applied:
+                    moto_compat.revert()
+
+
+def justify(template: Path, grant: str, reason: str) -> None:
+    """Adds `grant: reason` to EmailSentFunction's Metadata LeastPrivilege Unexercised in the copy."""
+    text = template.read_text()
+    start = text.index(EMAIL_SENT_DECLARATION) + len(EMAIL_SENT_DECLARATION)
+    line = f"          {grant}: {reason}\n"
+    if text.startswith(UNEXERCISED, start):
+        text = text[: start + len(UNEXERCISED)] + line + text[start + len(UNEXERCISED) :]
+    else:
+        text = text[:start] + UNEXERCISED + line + text[start:]
+    template.write_text(text)
+
+
+def test_on_a_copy_of_a_template_a_grant_no_call_uses_fails_with_fail_unused_until_justified(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "notifications"
+    shutil.copytree(
+        REPO / "services" / "notifications", copy, ignore=shutil.ignore_patterns("tests", "__pycache__")
+    )
+    template = copy / "template.yaml"
+    clean = email_sent_grants(template)
+    assert not check(what_email_sent_does(), {EMAIL_SENT: clean}).failed(fail_unused=True)
+
+    text = template.read_text()
+    assert EMAIL_SENT_POLICIES in text
+    scan = (
+        "        - Statement: [{Effect: Allow, Action: dynamodb:Scan, Resource: !GetAtt SentEmailsTable.Arn}]"
+    )
+    template.write_text(text.replace(EMAIL_SENT_POLICIES, EMAIL_SENT_POLICIES + scan + "\n"))
+    report = check(what_email_sent_does(), {EMAIL_SENT: email_sent_grants(template)})
+
+    table_arn = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{SENT_EMAILS}"
+    assert [(grant.actions, grant.resources) for grant in report.unjustified_unused] == [
+        (("dynamodb:Scan",), (table_arn,))
+    ]
+    assert report.failed(fail_unused=True)
+    assert not report.failed()
+    assert "dynamodb:Scan" in report.text(fail_unused=True)
+
+    justify(template, "dynamodb:Scan", "a monthly report scans the table; no end-to-end test runs a month")
+    justified = check(what_email_sent_does(), {EMAIL_SENT: email_sent_grants(template)})
+    assert justified.unjustified_unused == []
+    assert not justified.failed(fail_unused=True), justified.text(fail_unused=True)

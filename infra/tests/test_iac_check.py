@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from orderflow_iac.check import lint_state_machines, lint_templates
+from orderflow_iac.checkov import CHECKOV, extend_api_skips, scan_templates
 from orderflow_iac.stacks import REPO_ROOT, state_machines, templates
 
 SAM_FUNCTION = """
@@ -25,12 +26,21 @@ Resources:
       RedrivePolicy:
         deadLetterTargetArn: !GetAtt DeadLetterQueue.Arn
         maxReceiveCount: 3
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      RetentionInDays: 30
+      KmsKeyId: arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000
   Fn:
     Type: AWS::Serverless::Function
     Properties:
       Runtime: {runtime}
       Handler: app.handler
       CodeUri: src/
+      MemorySize: 512
+      Timeout: 30
+      Tracing: Active
+      LoggingConfig: {{LogGroup: !Ref Logs}}
       Events:
         Work:
           Type: SQS
@@ -80,8 +90,26 @@ BROKEN_HOUSE_RULES = {
         ONE_GRANT
         + '        - Statement:\n            - {Effect: Allow, Action: "dynamodb:*", Resource: "*"}\n',
     ),
-    "unencrypted-table": ("      SSESpecification: {SSEEnabled: true}\n", ""),
-    "unencrypted-queue": ("      SqsManagedSseEnabled: true\n", ""),
+    "unencrypted-table": (
+        "      SSESpecification: {SSEEnabled: true, SSEType: KMS, KMSMasterKeyId: !Ref DataKey}\n",
+        "",
+    ),
+    "unencrypted-queue": ("      KmsMasterKeyId: !Ref DataKey\n", ""),
+    "unencrypted-log-group": ("      KmsKeyId: !GetAtt DataKey.Arn\n", ""),
+    # E9005: a function, or the state machine, without a log group that keeps its logs for a stated time.
+    "function-without-log-group": ("      LoggingConfig: {LogGroup: !Ref OrdersApiFunctionLogs}\n", ""),
+    "state-machine-log-group-without-retention": (
+        "-OrderSaga\n      RetentionInDays: !Ref LogRetentionDays\n",
+        "-OrderSaga\n",
+    ),
+    "state-machine-not-logging": ("        Level: ERROR\n", '        Level: "OFF"\n'),
+    # E9006: the orders table without point-in-time recovery, or deleted with its stack.
+    "orders-table-without-point-in-time-recovery": (
+        "      PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: true}\n",
+        "",
+    ),
+    "orders-table-deleted-with-its-stack": ("    DeletionPolicy: Retain\n", ""),
+    "orders-table-replaced-without-retaining-it": ("    UpdateReplacePolicy: Retain\n", ""),
     "queue-without-dlq": (
         "      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt OrderStatusDeadLetterQueue.Arn\n"
         "        maxReceiveCount: 5\n",
@@ -103,3 +131,65 @@ def test_a_copy_of_the_orders_template_breaking_a_house_rule_fails(tmp_path: Pat
     assert original in text
     template.write_text(text.replace(original, replacement, 1))
     assert not lint_templates([template])
+
+
+def orders_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "orders"
+    shutil.copytree(
+        REPO_ROOT / "services" / "orders", copy, ignore=shutil.ignore_patterns("tests", "__pycache__")
+    )
+    return copy / "template.yaml"
+
+
+needs_checkov = pytest.mark.skipif(
+    not CHECKOV.exists(), reason="`make lint` installs checkov (.tools/checkov)"
+)
+
+
+@needs_checkov
+def test_checkov_finds_nothing_in_the_repository() -> None:
+    assert scan_templates(templates())
+
+
+API_CACHE_SKIP = """    Metadata:
+      checkov:
+        skip:
+          - id: CKV_AWS_120
+"""
+BROKEN_FOR_CHECKOV = {
+    # CKV_AWS_27: SQS's own key is encryption at rest, but not under a key the service controls.
+    "queue-under-sqs-managed-key": (
+        "      KmsMasterKeyId: !Ref DataKey\n",
+        "      SqsManagedSseEnabled: true\n",
+    ),
+    "untraced-api": ("      TracingEnabled: true\n", ""),
+    # The skip on the Api holds for the stage SAM generates from it, and only there.
+    "api-cache-not-justified": (
+        API_CACHE_SKIP,
+        "    Metadata:\n      checkov:\n        skip:\n          - id: CKV_AWS_0\n",
+    ),
+}
+
+
+@needs_checkov
+@pytest.mark.parametrize("broken", BROKEN_FOR_CHECKOV)
+def test_a_copy_of_the_orders_template_checkov_objects_to_fails(tmp_path: Path, broken: str) -> None:
+    template = orders_copy(tmp_path)
+    assert scan_templates([template])
+    original, replacement = BROKEN_FOR_CHECKOV[broken]
+    text = template.read_text()
+    assert original in text
+    template.write_text(text.replace(original, replacement, 1))
+    assert not scan_templates([template])
+
+
+def test_an_apis_checkov_skips_hold_for_the_stage_sam_generates_from_it() -> None:
+    skips = {"skip": [{"id": "CKV_AWS_120", "comment": "why"}]}
+    resources = {
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Metadata": {"checkov": skips}},
+        "ApiProdStage": {"Type": "AWS::ApiGateway::Stage", "Properties": {"RestApiId": {"Ref": "Api"}}},
+        "OtherStage": {"Type": "AWS::ApiGateway::Stage", "Properties": {"RestApiId": {"Ref": "Other"}}},
+    }
+    extend_api_skips(resources)
+    assert resources["ApiProdStage"]["Metadata"] == {"checkov": skips}
+    assert "Metadata" not in resources["OtherStage"]

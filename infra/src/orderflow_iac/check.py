@@ -1,9 +1,10 @@
-"""`python -m orderflow_iac.check`: lint every template and state machine, offline.
+"""`python -m orderflow_iac.check`: lint and scan every template and state machine, offline.
 
 cfn-lint (since 1.54) no longer expands SAM, so on a SAM source it misses real errors; it runs
 here on each template after the SAM translator has turned it into plain CloudFormation, where it
-catches them, with the house rules of orderflow_iac.cfn_rules added. statelint validates each ASL
-file.
+catches them, with the house rules of orderflow_iac.cfn_rules and the serverless rules of
+cfn-lint-serverless added. statelint validates each ASL file. checkov scans the same translated
+templates for security misconfigurations (orderflow_iac.checkov), from its own environment.
 """
 
 from __future__ import annotations
@@ -18,8 +19,23 @@ from pathlib import Path
 from orderflow_iac.stacks import REPO_ROOT, state_machines, templates
 from orderflow_local.templates import translate
 
-# orderflow's own rules (events:source on PutEvents, no wildcard action, a DLQ on every queue).
+# orderflow's own rules (events:source on PutEvents, no wildcard action, a DLQ on every queue, ...).
 HOUSE_RULES = Path(__file__).parent / "cfn_rules"
+# The serverless rules (awslabs serverless-rules, as cfn-lint rules).
+SERVERLESS_RULES = "cfn_lint_serverless.rules"
+# Serverless rules left out, each because it is wrong about this design and a house rule checks what
+# it means to.
+REPLACED_SERVERLESS_RULES = {
+    # It finds a function's log group by a LogGroupName naming the function only; the functions here
+    # name theirs in LoggingConfig (created before the function, so Lambda never creates one first).
+    "WS1004": "E9005 checks every function's log group and its retention, LoggingConfig included",
+    # It recognises a dead-letter queue only through a Ref in a RedrivePolicy, not the GetAtt every
+    # template uses, and so asks each DLQ for a DLQ of its own.
+    "ES6000": "E9003 checks a DLQ on every queue that is not one",
+    # It asks every event source mapping for an OnFailure destination, which Lambda supports for
+    # stream sources only; an SQS source's failures go to its queue's own DLQ.
+    "ES1001": "E9003 checks the DLQ of every queue a function reads",
+}
 
 
 def _tool(name: str) -> str:
@@ -49,7 +65,16 @@ def translated_copy(template: Path, into: Path) -> Path:
 def lint_templates(paths: Sequence[Path]) -> bool:
     with tempfile.TemporaryDirectory() as workdir:
         translated = [translated_copy(path, Path(workdir)) for path in paths]
-        command = [_tool("cfn-lint"), "--append-rules", str(HOUSE_RULES), "--", *map(str, translated)]
+        command = [
+            _tool("cfn-lint"),
+            "--append-rules",
+            str(HOUSE_RULES),
+            SERVERLESS_RULES,
+            "--ignore-checks",
+            *REPLACED_SERVERLESS_RULES,
+            "--",
+            *map(str, translated),
+        ]
         return subprocess.run(command, check=False).returncode == 0  # noqa: S603 - our own files
 
 
@@ -59,8 +84,11 @@ def lint_state_machines(paths: Sequence[Path]) -> bool:
 
 
 def main() -> int:
+    # Imported here: orderflow_iac.checkov builds on translated_copy above.
+    from orderflow_iac.checkov import scan_templates
+
     template_paths, machine_paths = templates(), state_machines()
-    ok = lint_templates(template_paths) & lint_state_machines(machine_paths)
+    ok = lint_templates(template_paths) & lint_state_machines(machine_paths) & scan_templates(template_paths)
     verdict = "ok" if ok else "FAILED"
     print(f"checked {len(template_paths)} templates, {len(machine_paths)} state machines: {verdict}")
     return 0 if ok else 1

@@ -10,7 +10,8 @@ case (a concurrent duplicate delivery, see ``faults``) where Lambda runs two con
 With a fault plan, the worker installs the fault hooks (``faults.install_function_faults``)
 before it imports the handler, so every client the handler creates is hooked; the handler code
 is the deployed code, unchanged. With ``ORDERFLOW_ACCESS_LOG`` set, it also records every AWS call
-the function makes (``access.recording``), for the least-privilege check.
+the function makes (``access.recording``), for the least-privilege check, and refuses those the
+function's role does not allow, as AWS would (``access.enforce``).
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def _worker_main(
     os.environ.update(environment)
     sys.path.insert(0, str(spec.code_dir))
     # Before the import: clients created at module level (INIT) must see the hooks too. The call
-    # log first, so that its record of a call is written before a fault can crash the process.
+    # log first, so that its record of a call is written before a fault can crash the process, and
+    # a call the function's role does not allow is refused before a fault hook sees it.
     access_log = recording.access_log_dir()
     if access_log is not None:
-        recording.install(access_log, spec.logical_id, spec.name)
+        recording.install(access_log, spec.logical_id, spec.name, spec.role)
     function_faults = faults.install_function_faults(fault_plan, spec.logical_id) if fault_plan else None
     module_name, function_name = spec.handler.rsplit(".", 1)
     try:

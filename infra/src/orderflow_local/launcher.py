@@ -1,7 +1,8 @@
 """Starting the whole local system in a process of its own, exactly as `make run` does, on free ports.
 
 For the tools and tests that drive the system from outside: the end-to-end tests and the chaos
-runner. The returned ``LocalStack`` knows its endpoints, gives AWS clients for the local AWS, signs
+runner. The returned ``LocalStack`` knows its endpoints, gives AWS clients for the local AWS (and,
+when it records its calls, clients acting with one function's credentials: ``client_as``), signs
 callers in to its user pool (``signed_in``), and reads what an operator would look at (its log, its
 dead-letter queues).
 """
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orderflow_local.access import enforce
+from orderflow_local.access.recording import ACCESS_LOG_VARIABLE
 from orderflow_local.settings import local_client
 from orderflow_local.tokens import Identity, issue_token
 
@@ -69,6 +72,8 @@ class LocalStack:
     process: subprocess.Popen[bytes]
     log_path: Path
     fault_plan: Path
+    access_log: Path | None = None  # its ORDERFLOW_ACCESS_LOG, when it records its functions' calls
+    repo_root: Path = REPO_ROOT  # the checkout whose templates and code it runs
     _tokens: dict[Identity, tuple[float, str]] = field(default_factory=dict, repr=False)
     _tokens_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -86,6 +91,16 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         return local_client(service, self.aws_url)
+
+    def client_as(self, function: str, service: str) -> Any:
+        """A client of the local AWS with ``function``'s credentials (its logical id, e.g.
+        ``CustomerAlertsFunction``): a call that function's role does not allow is refused, as AWS
+        would refuse it (``access.enforce.client_as``). Needs the stack to record its calls."""
+        if self.access_log is None:
+            raise RuntimeError(
+                f"the stack was started without {ACCESS_LOG_VARIABLE}: no function's grants are known"
+            )
+        return enforce.client_as(function, service, self.aws_url, self.access_log, self.repo_root)
 
     def schemas_client(self) -> Any:
         """The Schemas API, which the local stack serves on its API port (moto has none)."""
@@ -180,6 +195,8 @@ def start_local_stack(
         process=process,
         log_path=log_path,
         fault_plan=fault_plan,
+        access_log=Path(environment[ACCESS_LOG_VARIABLE]) if environment.get(ACCESS_LOG_VARIABLE) else None,
+        repo_root=Path(environment.get("ORDERFLOW_REPO_ROOT") or REPO_ROOT).resolve(),
     )
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:

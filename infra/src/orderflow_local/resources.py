@@ -33,6 +33,7 @@ class FunctionSpec:
     timeout: int
     memory: int
     environment: dict[str, str]
+    role: str = ""  # the execution role's ARN: the function's calls are judged against its policies
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,12 @@ def _dynamodb_table(ctx: StackContext, logical_id: str, props: dict[str, Any]) -
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    recovery = props.get("PointInTimeRecoverySpecification")
+    if recovery and _aws_string(recovery.get("PointInTimeRecoveryEnabled", False)) == "true":
+        # Recorded (DescribeContinuousBackups says ENABLED); moto keeps no history to restore from.
+        dynamodb.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
     attributes = {"Arn": description["TableArn"]}
     if "LatestStreamArn" in description:
         attributes["StreamArn"] = description["LatestStreamArn"]
@@ -251,7 +258,10 @@ def _secret(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> Resolv
     value = props.get("SecretString")
     if value is None:
         value = _generate_secret(props.get("GenerateSecretString", {}))
-    secret_arn = ctx.clients("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+    # moto records the key (DescribeSecret) and does not encrypt with it.
+    secret_arn = ctx.clients("secretsmanager").create_secret(
+        Name=name, SecretString=value, **_present(props, "KmsKeyId")
+    )["ARN"]
     return ResolvedResource(secret_arn, {"Id": secret_arn})
 
 
@@ -265,6 +275,63 @@ def _generate_secret(spec: dict[str, Any]) -> str:
         document[spec["GenerateStringKey"]] = password
         return json.dumps(document)
     return password
+
+
+def _bucket_policy(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """A bucket's resource policy: checked, and not put on moto's bucket.
+
+    moto 5.2.5 evaluates a bucket policy's Deny statements without their conditions, so the
+    templates' TLS-only statement (Deny everything when aws:SecureTransport is false) would refuse
+    every request to the bucket, over TLS or not; and every local request is plain HTTP. The policy is
+    AWS's to enforce: locally the bucket has none (GetBucketPolicy answers NoSuchBucketPolicy).
+    """
+    document = props["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    if not statements:
+        raise TemplateError(f"{logical_id}: the policy document has no Statement")
+    ctx.clients("s3").head_bucket(Bucket=props["Bucket"])  # the bucket it names exists
+    return ResolvedResource(props["Bucket"])
+
+
+def _log_group(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """A log group in moto's CloudWatch Logs, with its retention and key (recorded, not applied:
+    the functions' logs go to the runtime's terminal, and moto encrypts nothing)."""
+    name = props.get("LogGroupName") or ctx.physical_name(logical_id, 512)
+    logs = ctx.clients("logs")
+    logs.create_log_group(
+        logGroupName=name,
+        **({"kmsKeyId": props["KmsKeyId"]} if "KmsKeyId" in props else {}),
+        **({"tags": _tags(props)} if "Tags" in props else {}),
+    )
+    if "RetentionInDays" in props:
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+    return ResolvedResource(name, {"Arn": arn("logs", f"log-group:{name}:*")})
+
+
+def _web_acl(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """An AWS WAF web ACL: accepted, not emulated (moto has no WAF the gateway could consult).
+
+    The local gateway applies none of its rules: no managed rule group, no rate limit per client IP,
+    no body size limit. Only its shape is checked here, so that an ACL the API could not use
+    (CLOUDFRONT scope, no default action) fails locally as it would on AWS.
+    """
+    if props.get("Scope") != "REGIONAL":
+        raise TemplateError(f"{logical_id}: an API Gateway stage takes a REGIONAL web ACL only")
+    for required in ("DefaultAction", "VisibilityConfig"):
+        if required not in props:
+            raise TemplateError(f"{logical_id}: a web ACL needs {required}")
+    name = props.get("Name") or ctx.physical_name(logical_id, 128)
+    acl_id = ctx.physical_name(logical_id, 36, lower=True)
+    acl_arn = arn("wafv2", f"regional/webacl/{name}/{acl_id}")
+    return ResolvedResource(f"{name}|{acl_id}|REGIONAL", {"Arn": acl_arn, "Id": acl_id})
+
+
+def _web_acl_association(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """A web ACL's association with an API stage: accepted, not emulated (see ``_web_acl``)."""
+    if ":wafv2:" not in props["WebACLArn"] or ":apigateway:" not in props["ResourceArn"]:
+        raise TemplateError(f"{logical_id}: only a web ACL on an API Gateway stage is accepted locally")
+    return ResolvedResource(f"{props['ResourceArn']}|{props['WebACLArn']}")
 
 
 def _email_identity(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
@@ -374,6 +441,7 @@ def _lambda_function(ctx: StackContext, logical_id: str, props: dict[str, Any]) 
         timeout=int(props.get("Timeout", 3)),
         memory=int(props.get("MemorySize", 128)),
         environment={key: str(value) for key, value in variables.items()},
+        role=str(props.get("Role", "")),
     )
     return ResolvedResource(name, {"Arn": arn("lambda", f"function:{name}")})
 
@@ -554,6 +622,7 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::Events::Archive": _event_archive,
     "AWS::Events::Rule": _event_rule,
     "AWS::S3::Bucket": _s3_bucket,
+    "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::SecretsManager::Secret": _secret,
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
@@ -579,7 +648,10 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::ApiGateway::Deployment": _accepted,
     "AWS::ApiGateway::Stage": _accepted,
     "AWS::ApiGateway::Account": _accepted,
-    "AWS::Logs::LogGroup": _accepted,
+    "AWS::Logs::LogGroup": _log_group,
+    # Not emulated: the local gateway applies no WAF rule (docs/local-runtime.md).
+    "AWS::WAFv2::WebACL": _web_acl,
+    "AWS::WAFv2::WebACLAssociation": _web_acl_association,
     "AWS::CloudWatch::Alarm": _accepted,
 }
 
@@ -630,9 +702,16 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
             "Tags",  # no local effect: nothing lives long enough locally
         }
     ),
+    "AWS::S3::BucketPolicy": frozenset({"Bucket", "PolicyDocument"}),
     "AWS::SecretsManager::Secret": frozenset(
-        {"Name", "Description", "SecretString", "GenerateSecretString", "Tags"}
+        {"Name", "Description", "SecretString", "GenerateSecretString", "KmsKeyId", "Tags"}
     ),
+    "AWS::Logs::LogGroup": frozenset({"LogGroupName", "RetentionInDays", "KmsKeyId", "Tags"}),
+    # No local effect: the gateway applies no WAF rule.
+    "AWS::WAFv2::WebACL": frozenset(
+        {"Name", "Description", "Scope", "DefaultAction", "Rules", "VisibilityConfig", "Tags"}
+    ),
+    "AWS::WAFv2::WebACLAssociation": frozenset({"WebACLArn", "ResourceArn"}),
     "AWS::KMS::Key": frozenset(
         {
             "Description",

@@ -49,16 +49,19 @@ def test_the_sweeper_is_fed_by_a_schedule_on_the_default_bus_one_tick_at_a_time(
     assert event["BatchSize"] == 1
 
 
-def test_only_the_rule_feeding_a_queue_may_send_to_it() -> None:
+def test_only_the_rule_feeding_a_queue_may_send_to_it_or_to_its_dead_letter_queue() -> None:
     policies = {
-        logical_id(policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]): policy["Properties"]
+        logical_id(resource): policy["Properties"]
         for policy in TEMPLATE.resources.values()
         if policy["Type"] == "AWS::SQS::QueuePolicy"
+        for resource in policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]
     }
     for rule_id, rule in TEMPLATE.properties(RULE).items():
         for target in rule["Targets"]:
-            [statement] = policies[logical_id(target["Arn"])]["PolicyDocument"]["Statement"]
-            assert logical_id(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == rule_id
+            # Events EventBridge cannot deliver go to the queue's DLQ, under the same policy.
+            for queue in (target["Arn"], target["DeadLetterConfig"]["Arn"]):
+                [statement] = policies[logical_id(queue)]["PolicyDocument"]["Statement"]
+                assert logical_id(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == rule_id
 
 
 def test_the_sweepers_index_is_the_one_the_store_queries_and_the_bound_reaches_the_function() -> None:

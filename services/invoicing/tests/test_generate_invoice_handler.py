@@ -12,6 +12,7 @@ from invoicing.document import InvoiceDocument
 from invoicing.handlers.generate_invoice import handler
 from orderflow_shared.contracts.invoicing import InvoiceGenerated
 from orderflow_shared.contracts.orders import GenerateInvoice, GenerateInvoiceData, InvoiceResult
+from orderflow_shared.invoices import invoice_json_key, invoice_pdf_key
 from orderflow_shared.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 
 from .conftest import BUCKET, LINK_BASE_URL, TEMPLATE, Stack
@@ -84,10 +85,23 @@ def test_a_base_url_ending_in_a_slash_gives_the_same_link(
 
 def test_the_function_may_write_invoices_but_not_read_them() -> None:
     policies = TEMPLATE.properties("AWS::Serverless::Function")["GenerateInvoiceFunction"]["Policies"]
+    statements = [s for policy in policies if "Statement" in policy for s in policy["Statement"]]
+    s3 = [s for s in statements if any(str(a).startswith("s3:") for a in _listed(s["Action"]))]
 
-    assert {"S3WritePolicy": {"BucketName": {"Ref": "InvoicesBucket"}}} in policies
+    [write] = s3
+    assert _listed(write["Action"]) == ["s3:PutObject"]
+    # Exactly the keys the code writes (orderflow_shared.invoices), of its own bucket.
+    assert [resource["Fn::Sub"] for resource in write["Resource"]] == [
+        f"${{InvoicesBucket.Arn}}/{invoice_pdf_key('*')}",
+        f"${{InvoicesBucket.Arn}}/{invoice_json_key('*')}",
+    ]
     assert "S3ReadPolicy" not in str(policies)
+    assert "S3WritePolicy" not in str(policies)  # it also grants PutObjectAcl and the bucket's lifecycle
     assert "s3:GetObject" not in str(policies)
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def test_invoice_generated_is_published_with_the_answered_invoice(

@@ -3,12 +3,16 @@
 E9001: every grant of events:PutEvents carries an `events:source` condition naming the template's
 own service (`orderflow.<POWERTOOLS_SERVICE_NAME>`), so no service's credentials can publish another
 service's events. E9002: no IAM statement allows the action `*` (or `<service>:*`). E9003: every SQS
-queue has a dead-letter queue, unless it is one. E9004: every table, queue and bucket is encrypted at
-rest, said in the template rather than left to a default.
+queue has a dead-letter queue, unless it is one. E9004: every table, queue, bucket, log group and
+secret is encrypted at rest, said in the template rather than left to a default. E9005: every function
+and state machine logs to a log group of the template that keeps its logs for a stated time. E9006:
+the tables that hold orders, payments, stock and invoices (RETAINED_TABLES) can be restored to any
+second of the last 35 days and outlive their stack.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -134,17 +138,26 @@ def _encrypted_bucket(properties: dict[str, Any]) -> bool:
     return bool(rules) and all("ServerSideEncryptionByDefault" in rule for rule in rules)
 
 
+def _kms_key(properties: dict[str, Any]) -> bool:
+    return "KmsKeyId" in properties
+
+
 _AT_REST = {
     "AWS::DynamoDB::Table": (_encrypted_table, "SSESpecification: {SSEEnabled: true}"),
     "AWS::SQS::Queue": (_encrypted_queue, "SqsManagedSseEnabled: true or a KmsMasterKeyId"),
     "AWS::S3::Bucket": (_encrypted_bucket, "BucketEncryption with a default"),
+    # CloudWatch Logs and Secrets Manager always encrypt, with a key of AWS's: the template names its own.
+    "AWS::Logs::LogGroup": (_kms_key, "KmsKeyId"),
+    "AWS::SecretsManager::Secret": (_kms_key, "KmsKeyId"),
 }
 
 
 class DataAtRestIsEncrypted(CloudFormationLintRule):
     id = "E9004"
-    shortdesc = "Every table, queue and bucket is encrypted at rest"
-    description = "Tables, queues and buckets state their encryption at rest (SSE or a KMS key)"
+    shortdesc = "Every table, queue, bucket, log group and secret is encrypted at rest"
+    description = (
+        "Tables, queues, buckets, log groups and secrets state their encryption at rest (SSE or a KMS key)"
+    )
     source_url = "docs/security.md"
     tags: ClassVar[list[str]] = ["orderflow", "encryption"]
 
@@ -155,5 +168,122 @@ class DataAtRestIsEncrypted(CloudFormationLintRule):
                 if not encrypted(resource.get("Properties", {}) or {}):
                     found.append(
                         RuleMatch(["Resources", name], f"{name} is not encrypted at rest: set {how}")
+                    )
+        return found
+
+
+def _referenced(value: Any) -> str | None:
+    """The logical id a `Ref` or `Fn::GetAtt` names, else None."""
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("Ref"), str):
+        return str(value["Ref"])
+    target = value.get("Fn::GetAtt")
+    if isinstance(target, list) and target:
+        return str(target[0])
+    if isinstance(target, str):
+        return target.split(".")[0]
+    return None
+
+
+def _sub_names(value: Any) -> set[str]:
+    """The resources a `Fn::Sub` string names (``${Name}`` or ``${Name.Attribute}``)."""
+    text = value.get("Fn::Sub") if isinstance(value, dict) else None
+    text = text[0] if isinstance(text, list) and text else text
+    return set(re.findall(r"\$\{([A-Za-z0-9]+)[.}]", text)) if isinstance(text, str) else set()
+
+
+class EveryFunctionAndStateMachineLogsWithRetention(CloudFormationLintRule):
+    id = "E9005"
+    shortdesc = "Every function and state machine logs to a log group with retention"
+    description = (
+        "Every Lambda function's LoggingConfig.LogGroup (or a log group named /aws/lambda/<its name>) and "
+        "every state machine's LoggingConfiguration destination is a log group of the template with "
+        "RetentionInDays"
+    )
+    source_url = "docs/security.md"
+    tags: ClassVar[list[str]] = ["orderflow", "logs"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        groups = cfn.get_resources(["AWS::Logs::LogGroup"])
+        kept = {name for name, group in groups.items() if "RetentionInDays" in group.get("Properties", {})}
+        # A log group named after the function (/aws/lambda/${Fn}) is where Lambda writes by default.
+        named_after = {
+            function
+            for name in kept
+            for function in _sub_names(groups[name].get("Properties", {}).get("LogGroupName"))
+        }
+        found = []
+        for name, function in cfn.get_resources(["AWS::Lambda::Function"]).items():
+            config = function.get("Properties", {}).get("LoggingConfig", {})
+            target = _referenced(config.get("LogGroup")) if isinstance(config, dict) else None
+            if target not in kept and name not in named_after:
+                found.append(
+                    RuleMatch(
+                        ["Resources", name],
+                        f"function {name} has no log group with retention: set LoggingConfig.LogGroup to a "
+                        "LogGroup of this template with RetentionInDays",
+                    )
+                )
+        for name, machine in cfn.get_resources(["AWS::StepFunctions::StateMachine"]).items():
+            logging = machine.get("Properties", {}).get("LoggingConfiguration", {})
+            destinations = logging.get("Destinations", []) if isinstance(logging, dict) else []
+            targets = {
+                _referenced(destination.get("CloudWatchLogsLogGroup", {}).get("LogGroupArn"))
+                for destination in destinations
+                if isinstance(destination, dict)
+            }
+            if not targets & kept or logging.get("Level", "OFF") == "OFF":
+                found.append(
+                    RuleMatch(
+                        ["Resources", name],
+                        f"state machine {name} does not log to a log group with retention: set "
+                        "LoggingConfiguration (Level, Destinations) to a LogGroup with RetentionInDays",
+                    )
+                )
+        return found
+
+
+# Logical ids of the tables whose loss would lose orders, payments, stock or invoices.
+RETAINED_TABLES = frozenset(
+    {
+        "OrdersTable",
+        "PaymentsTable",
+        "CatalogueTable",
+        "ReservationsTable",
+        "AdjustmentsTable",
+        "InvoicesTable",
+    }
+)
+
+
+class RecordsOfValueAreRecoverableAndRetained(CloudFormationLintRule):
+    id = "E9006"
+    shortdesc = "Tables of orders, payments, stock and invoices are recoverable and retained"
+    description = (
+        "Every table in RETAINED_TABLES has point-in-time recovery, and DeletionPolicy and "
+        "UpdateReplacePolicy Retain"
+    )
+    source_url = "docs/security.md"
+    tags: ClassVar[list[str]] = ["orderflow", "dynamodb", "backup"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        found = []
+        for name, table in cfn.get_resources(["AWS::DynamoDB::Table"]).items():
+            if name not in RETAINED_TABLES:
+                continue
+            recovery = table.get("Properties", {}).get("PointInTimeRecoverySpecification", {})
+            if not isinstance(recovery, dict) or recovery.get("PointInTimeRecoveryEnabled") is not True:
+                found.append(
+                    RuleMatch(
+                        ["Resources", name],
+                        f"{name} holds records of value: set PointInTimeRecoverySpecification: "
+                        "{PointInTimeRecoveryEnabled: true}",
+                    )
+                )
+            for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+                if table.get(policy) != "Retain":
+                    found.append(
+                        RuleMatch(["Resources", name], f"{name} holds records of value: set {policy}: Retain")
                     )
         return found

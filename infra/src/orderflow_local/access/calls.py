@@ -123,6 +123,12 @@ def recorded_response(service: str, operation: str, parsed: Mapping[str, Any]) -
     return {key: parsed[key] for key in _RESPONSE_KEPT.get((service, operation), ()) if key in parsed}
 
 
+def named_by_the_answer(service: str, operation: str) -> bool:
+    """Whether only the answer may name the resource IAM authorizes (a secret read by name, a key by
+    an alias or by its ciphertext): such a call can be judged once answered, not before."""
+    return (service, operation) in _RESPONSE_KEPT
+
+
 # --- recorded call -> IAM requests -------------------------------------------------------------
 
 

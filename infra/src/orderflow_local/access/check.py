@@ -37,6 +37,7 @@ class RecordedCall:
     function: str  # logical id
     function_name: str  # physical name
     call: Call
+    refused: bool = False  # refused when made (access.enforce): it never reached AWS
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Denial:
     reason: str
     operation: str  # "<service>.<Operation>", "(presigned)" added for a presigned URL
     count: int
+    refused: int = 0  # how many of them were refused when made
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,9 @@ def _denial(denial: Denial) -> str:
     return "\n".join(
         [
             f"  {denial.function}: {denial.request.action} on {denial.request.resource}"
-            f"  [{denial.operation} x{denial.count}]",
+            f"  [{denial.operation} x{denial.count}"
+            + (f", {denial.refused} refused when made" if denial.refused else "")
+            + "]",
             *([f"    conditions: {context}"] if context else []),
             f"    why: {denial.reason}",
         ]
@@ -176,7 +180,9 @@ def load_calls(directory: Path, report: Report | None = None) -> Iterator[Record
                     account=ACCOUNT_ID,
                     presigned=bool(record.get("presigned")),
                 )
-                yield RecordedCall(record["function"], record["functionName"], call)
+                yield RecordedCall(
+                    record["function"], record["functionName"], call, refused=bool(record.get("refused"))
+                )
             except (ValueError, KeyError, TypeError):
                 if report is not None:
                     report.unreadable_lines += 1
@@ -194,6 +200,7 @@ def check(
     exercised: dict[str, set[tuple[str, int, str, str]]] = defaultdict(set)
     decisions: dict[tuple[str, str, str, tuple[tuple[str, Any], ...]], Decision] = {}
     denied: Counter[tuple[Any, ...]] = Counter()
+    refused: Counter[tuple[Any, ...]] = Counter()
     examples: dict[tuple[Any, ...], tuple[Request, str]] = {}
     unknown_functions: set[str] = set()
     for recorded in calls:
@@ -221,10 +228,7 @@ def check(
             key = (function.name, request.action, request.resource, _frozen(request.context))
             decision = decisions.get(key)
             if decision is None:
-                with_globals = Request(
-                    request.action, request.resource, _with_globals(request, function, recorded.call)
-                )
-                decision = decisions[key] = evaluate(function.all_statements, with_globals)
+                decision = decisions[key] = judge(function, recorded.call, request)
                 for match in decision.allowed_by:
                     for action in match.actions:
                         for resource in match.resources:
@@ -237,9 +241,10 @@ def check(
                 )
                 group = (function.label, request.action, request.resource, operation, _grouped(request))
                 denied[group] += 1
+                refused[group] += recorded.refused
                 examples.setdefault(group, (request, decision.reason))
     report.denials = [
-        Denial(group[0], *examples[group], operation=group[3], count=count)
+        Denial(group[0], *examples[group], operation=group[3], count=count, refused=refused[group])
         for group, count in sorted(denied.items(), key=lambda item: item[0][:4])
     ]
     report.problems += [
@@ -254,6 +259,13 @@ def check(
         _unused(function, exercised[function.name], report)
     report.problems = list(dict.fromkeys(report.problems))  # once each, however many calls hit it
     return report
+
+
+def judge(function: FunctionGrants, call: Call, request: Request) -> Decision:
+    """One IAM request of one of the function's calls, against its policies, with the global keys
+    every request carries. The check after the run and the refusal when a call is made both ask here."""
+    context = _with_globals(request, function, call)
+    return evaluate(function.all_statements, Request(request.action, request.resource, context))
 
 
 def _with_globals(request: Request, function: FunctionGrants, call: Call) -> dict[str, ContextValue]:

@@ -24,7 +24,9 @@ a resource pattern matched against the resolved ARN; the value says why.
 
 Two sources: ``from_deployed`` (stacks the provisioner deployed in this process, e.g. in tests)
 and ``from_log`` (what a running local system recorded under ``ORDERFLOW_ACCESS_LOG``, with the
-templates translated again for each function's role and metadata).
+templates translated again for each function's role and metadata). ``role_grants`` reads one
+function's from the recorded roles alone, by its role's ARN: what its own process judges its calls
+with when they are made (``enforce``).
 """
 
 from __future__ import annotations
@@ -194,6 +196,28 @@ def function_grants(
     if role is None or role.type != "AWS::IAM::Role":
         grants.problems.append(f"its Role is not a role deployed by stack {stack}: its grants are unknown")
         return grants
+    _read_role(grants, role, iam)
+    return grants
+
+
+def role_grants(
+    logical_id: str, name: str, role_arn: str, iam: Mapping[tuple[str, str], IamRecord]
+) -> FunctionGrants:
+    """The grants of a function known by its role's ARN (a deployed function's resolved ``Role``), as
+    ``function_grants`` reads them from its template, without the template's justifications."""
+    role_name = role_arn.rsplit("/", 1)[-1]
+    roles = [r for r in iam.values() if r.type == "AWS::IAM::Role" and r.physical_id == role_name]
+    grants = FunctionGrants(roles[0].stack if roles else "", logical_id, name)
+    if len(roles) != 1:
+        grants.problems.append(
+            f"its role {role_arn or '(none)'} is not a role deployed here: its grants are unknown"
+        )
+        return grants
+    _read_role(grants, roles[0], iam)
+    return grants
+
+
+def _read_role(grants: FunctionGrants, role: IamRecord, iam: Mapping[tuple[str, str], IamRecord]) -> None:
     grants.role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{role.physical_id}"
     checked: list[Statement] = []
     managed: list[Statement] = []
@@ -222,7 +246,6 @@ def function_grants(
     if "PermissionsBoundary" in role.properties:
         grants.problems.append("its role has a PermissionsBoundary, which the check does not evaluate")
     grants.statements, grants.aws_managed = tuple(checked), tuple(managed)
-    return grants
 
 
 def _role_logical_id(role: Any) -> str | None:

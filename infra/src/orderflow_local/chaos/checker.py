@@ -262,10 +262,15 @@ def _history(order_id: str, order: dict[str, Any]) -> list[Violation]:
 # --- reading the state -------------------------------------------------------------------------
 
 
-def table_name(stack: LocalStack, fragment: str) -> str:
-    names = [name for name in stack.client("dynamodb").list_tables()["TableNames"] if fragment in name]
+def table_name(stack: LocalStack, logical_id: str) -> str:
+    """The physical name of the one table whose logical id is ``logical_id`` (named <stack>-<id>)."""
+    names = [
+        name
+        for name in stack.client("dynamodb").list_tables()["TableNames"]
+        if name.endswith(f"-{logical_id}")
+    ]
     if len(names) != 1:
-        raise LookupError(f"expected one table named like {fragment!r}, found {names}")
+        raise LookupError(f"expected one table with the logical id {logical_id!r}, found {names}")
     return names[0]
 
 
