@@ -85,6 +85,65 @@ def test_tables_queues_and_the_secret_are_encrypted_with_the_services_key(
     assert rotation["KeyRotationEnabled"] is True
 
 
+def statement(key_id: str, sid: str) -> dict[str, Any]:
+    policy = json.loads(boto3.client("kms").get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    (found,) = [s for s in policy["Statement"] if s.get("Sid") == sid]
+    return found
+
+
+def test_the_buses_their_dead_letter_queues_and_the_archive_are_under_the_event_data_key(
+    infra: DeployedStack,
+) -> None:
+    key_id, key = infra.physical_id("EventDataKey"), infra.resources["EventDataKey"].attributes["Arn"]
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    buses = {"EventBus": "EventBusDeadLetterQueue", "CommandsBus": "CommandsBusDeadLetterQueue"}
+    for bus, dead_letters in buses.items():
+        described = events.describe_event_bus(Name=infra.physical_id(bus))
+        assert described["KmsKeyIdentifier"] == key
+        assert described["DeadLetterConfig"] == {"Arn": infra.resources[dead_letters].attributes["Arn"]}
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=infra.physical_id(dead_letters), AttributeNames=["KmsMasterKeyId"]
+        )
+        assert attributes["Attributes"]["KmsMasterKeyId"] == key_id
+    # moto ignores an archive's key (the runtime does not send it): the template names it.
+    archive = infra.template.resources["EventArchive"]["Properties"]
+    assert archive["KmsKeyIdentifier"] == {"Fn::GetAtt": ["EventDataKey", "Arn"]}
+    assert "KmsKeyIdentifier" not in events.describe_archive(ArchiveName=infra.physical_id("EventArchive"))
+    assert boto3.client("kms").get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    # The key policy's ARNs (written out: the buses and queues name the key) are the deployed ones.
+    bus_arns = [infra.resources[bus].attributes["Arn"] for bus in buses]
+    conditions = statement(key_id, "EventBridgeEncryptsTheBuses")["Condition"]["StringEquals"]
+    assert conditions["aws:SourceArn"] == bus_arns
+    assert conditions["kms:EncryptionContext:aws:events:event-bus:arn"] == bus_arns
+    archive_context = statement(key_id, "EventBridgeEncryptsTheArchive")["Condition"]["StringEquals"]
+    assert archive_context == {"kms:EncryptionContext:aws:events:event-bus:arn": bus_arns[0]}
+    queue_context = statement(key_id, "EventBridgeSendsToTheDeadLetterQueues")["Condition"]["StringEquals"]
+    assert queue_context["kms:EncryptionContext:aws:sqs:arn"] == [
+        infra.resources[dead_letters].attributes["Arn"] for dead_letters in buses.values()
+    ]
+
+
+def test_the_order_sagas_execution_data_is_under_the_orders_key(
+    provisioner: Provisioner, infra: DeployedStack
+) -> None:
+    orders = deploy(provisioner, infra, "orders")
+    machine_arn = orders.physical_id("OrderSagaStateMachine")
+    described = boto3.client("stepfunctions").describe_state_machine(stateMachineArn=machine_arn)
+    assert described["encryptionConfiguration"] == {
+        "type": "CUSTOMER_MANAGED_KMS_KEY",
+        "kmsKeyId": key_arn(orders),
+        "kmsDataKeyReusePeriodSeconds": 300,
+    }
+    # The role's grant (written out: the state machine names the role) is for this state machine.
+    role = orders.resources["OrderSagaStateMachineRole"].properties
+    (policy,) = [p for p in role["Policies"] if p["PolicyName"] == "ExecutionDataKey"]
+    execution_data = policy["PolicyDocument"]["Statement"][0]
+    assert execution_data["Resource"] == key_arn(orders)
+    assert execution_data["Condition"]["StringEquals"] == {
+        "kms:EncryptionContext:aws:states:stateMachineArn": machine_arn
+    }
+
+
 def test_the_ledger_has_point_in_time_recovery(provisioner: Provisioner, infra: DeployedStack) -> None:
     stack = deploy(provisioner, infra, "payments")
     backups = boto3.client("dynamodb").describe_continuous_backups(

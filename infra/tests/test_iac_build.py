@@ -33,7 +33,7 @@ def test_the_bundle_holds_the_service_its_shared_package_and_arm64_dependencies(
 def test_the_bundle_template_points_at_the_bundle_and_lints_clean(orders_bundle: Path) -> None:
     template = load_template(orders_bundle / "template.json")
     assert template["Globals"]["Function"]["CodeUri"] == "function/"
-    definition = template["Resources"]["OrderSagaStateMachine"]["Properties"]["DefinitionUri"]
+    definition = template["Resources"]["OrderSagaStateMachine"]["Properties"]["DefinitionS3Location"]
     assert (orders_bundle / definition).read_bytes() == (
         Path(__file__).resolve().parents[2] / "services" / "orders" / definition
     ).read_bytes()

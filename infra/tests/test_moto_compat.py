@@ -966,6 +966,35 @@ def without(mapping: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     return {key: value for key, value in mapping.items() if key not in keys}
 
 
+@pytest.mark.parametrize("ending", ["SUCCEEDED", "FAILED"])
+def test_status_changes_of_a_state_machine_under_a_customer_managed_key_leave_its_data_out(
+    aws: Aws, patched: None, ending: str
+) -> None:
+    queue_url = subscribe_to_status_changes(aws)
+    key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    definition, _ = ENDINGS[ending]
+    machine_arn = aws.sfn.create_state_machine(
+        name="order-saga",
+        definition=json.dumps(definition),
+        roleArn=ROLE_ARN,
+        encryptionConfiguration={"type": "CUSTOMER_MANAGED_KMS_KEY", "kmsKeyId": key_arn},
+    )["stateMachineArn"]
+    execution_arn = aws.sfn.start_execution(
+        stateMachineArn=machine_arn, name="o-1", input=json.dumps({"email": "c@example.com"})
+    )["executionArn"]
+
+    assert wait_for_end(aws, execution_arn)["status"] == ending
+    running, terminal = status_changes(aws, queue_url, expected=2)
+
+    assert statuses([running, terminal]) == ["RUNNING", ending]
+    for event in (running, terminal):
+        assert "c@example.com" not in json.dumps(event)
+        assert (event["detail"]["input"], event["detail"]["inputDetails"]) == (None, {"included": False})
+        assert (event["detail"]["error"], event["detail"]["cause"]) == (None, None)
+    assert terminal["detail"]["output"] is None
+    assert terminal["detail"]["outputDetails"] == ({"included": False} if ending == "SUCCEEDED" else None)
+
+
 def test_status_changes_go_to_the_default_bus_only(aws: Aws, patched: None) -> None:
     # A rule on the saga's own bus that would match them receives nothing.
     queue_url = aws.sqs.create_queue(QueueName="custom-bus-status")["QueueUrl"]

@@ -67,7 +67,8 @@ def _point_at_bundle(template: dict[str, Any], service_root: Path, bundle: Path)
     for properties in sections:
         if isinstance(properties.get("CodeUri"), str):
             properties["CodeUri"] = "function/"
-        definition = properties.get("DefinitionUri")
+        # A SAM state machine's DefinitionUri, or a plain one's DefinitionS3Location, as a local file.
+        definition = properties.get("DefinitionUri") or properties.get("DefinitionS3Location")
         if isinstance(definition, str):
             target = bundle / definition
             target.parent.mkdir(parents=True, exist_ok=True)

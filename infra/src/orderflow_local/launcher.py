@@ -107,7 +107,8 @@ class LocalStack:
         return local_client("schemas", self.api_url)
 
     def dead_letters(self) -> dict[str, int]:
-        """Messages sitting in any queue that another queue's RedrivePolicy names as its DLQ."""
+        """Messages sitting in any queue that another queue's RedrivePolicy, or an event bus's
+        DeadLetterConfig, names as its DLQ."""
         return self.queue_backlog()[1]
 
     def queue_backlog(self) -> tuple[dict[str, int], dict[str, int]]:
@@ -126,6 +127,7 @@ class LocalStack:
                 dead_letter_names.add(
                     json.loads(policy["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
                 )
+        dead_letter_names |= self._bus_dead_letter_queues()
         ticking = self._schedule_targets()
         backlog: dict[str, int] = {}
         dead: dict[str, int] = {}
@@ -141,6 +143,14 @@ class LocalStack:
             if count:
                 (dead if name in dead_letter_names else backlog)[name] = count
         return backlog, dead
+
+    def _bus_dead_letter_queues(self) -> set[str]:
+        events = self.client("events")
+        return {
+            config["Arn"].rsplit(":", 1)[1]
+            for bus in events.list_event_buses()["EventBuses"]
+            if (config := events.describe_event_bus(Name=bus["Name"]).get("DeadLetterConfig", {})).get("Arn")
+        }
 
     def _schedule_targets(self) -> set[str]:
         events = self.client("events")

@@ -2,7 +2,9 @@
 
 The SAM translator refuses local paths in CodeUri/DefinitionUri (it wants what `sam package`
 produces), so local paths are first rewritten to placeholder S3 URIs, exactly as packaging would,
-and remembered: the provisioner maps them back to the folder or file they name.
+and remembered: the provisioner maps them back to the folder or file they name. A plain
+`AWS::StepFunctions::StateMachine`'s `DefinitionS3Location` given as a local file is packaged the
+same way, into the `{Bucket, Key}` object packaging writes there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ ARTIFACT_BUCKET = "orderflow-local-artifacts"
 # The translator records usage metrics it never publishes offline, and warns about it each time.
 logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
 _LOCAL_URI_PROPERTIES = ("CodeUri", "DefinitionUri")
+# Packaged into an S3 location object rather than an s3:// URI.
+_LOCAL_LOCATION_PROPERTIES = ("DefinitionS3Location",)
 
 
 @dataclass
@@ -75,7 +79,7 @@ def _package_local_paths(template: dict[str, Any], base: Path, artifacts: dict[s
     sections = [template.get("Globals", {}).get("Function", {})]
     sections += [resource.get("Properties", {}) for resource in template.get("Resources", {}).values()]
     for properties in sections:
-        for name in _LOCAL_URI_PROPERTIES:
+        for name in (*_LOCAL_URI_PROPERTIES, *_LOCAL_LOCATION_PROPERTIES):
             value = properties.get(name)
             if isinstance(value, str) and not value.startswith("s3://"):
                 local = (base / value).resolve()
@@ -83,4 +87,7 @@ def _package_local_paths(template: dict[str, Any], base: Path, artifacts: dict[s
                     raise FileNotFoundError(f"{base / 'template.yaml'}: {name} {value} does not exist")
                 key = f"{base.name}/{value.strip('/')}"
                 artifacts[key] = local
-                properties[name] = f"s3://{ARTIFACT_BUCKET}/{key}"
+                if name in _LOCAL_LOCATION_PROPERTIES:
+                    properties[name] = {"Bucket": ARTIFACT_BUCKET, "Key": key}
+                else:
+                    properties[name] = f"s3://{ARTIFACT_BUCKET}/{key}"

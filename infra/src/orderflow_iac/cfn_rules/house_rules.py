@@ -3,11 +3,11 @@
 E9001: every grant of events:PutEvents carries an `events:source` condition naming the template's
 own service (`orderflow.<POWERTOOLS_SERVICE_NAME>`), so no service's credentials can publish another
 service's events. E9002: no IAM statement allows the action `*` (or `<service>:*`). E9003: every SQS
-queue has a dead-letter queue, unless it is one. E9004: every table, queue, bucket, log group and
-secret is encrypted at rest, said in the template rather than left to a default. E9005: every function
-and state machine logs to a log group of the template that keeps its logs for a stated time. E9006:
-the tables that hold orders, payments, stock and invoices (RETAINED_TABLES) can be restored to any
-second of the last 35 days and outlive their stack.
+queue has a dead-letter queue, unless it is one (of a queue, or of an event bus). E9004: every table,
+queue, bucket, log group and secret is encrypted at rest, said in the template rather than left to a
+default. E9005: every function and state machine logs to a log group of the template that keeps its
+logs for a stated time. E9006: the tables that hold orders, payments, stock and invoices
+(RETAINED_TABLES) can be restored to any second of the last 35 days and outlive their stack.
 """
 
 from __future__ import annotations
@@ -101,22 +101,30 @@ class NoWildcardAction(CloudFormationLintRule):
 class EveryQueueHasADeadLetterQueue(CloudFormationLintRule):
     id = "E9003"
     shortdesc = "Every SQS queue has a DLQ"
-    description = "Every AWS::SQS::Queue has a RedrivePolicy, unless another queue names it as its DLQ"
+    description = (
+        "Every AWS::SQS::Queue has a RedrivePolicy, unless another queue names it as its DLQ or an event "
+        "bus as its DeadLetterConfig"
+    )
     source_url = "docs/reliability.md"
     tags: ClassVar[list[str]] = ["orderflow", "sqs"]
 
     def match(self, cfn: Any) -> list[RuleMatch]:
         queues = cfn.get_resources(["AWS::SQS::Queue"])
+        targets = [
+            queue.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn")
+            for queue in queues.values()
+        ]
+        # An event bus under a customer managed key sends the events it cannot encrypt or decrypt there.
+        targets += [
+            bus.get("Properties", {}).get("DeadLetterConfig", {}).get("Arn")
+            for bus in cfn.get_resources(["AWS::Events::EventBus"]).values()
+        ]
         dead_letter_queues = {
             target["Fn::GetAtt"][0]
             if isinstance(target.get("Fn::GetAtt"), list)
             else target["Fn::GetAtt"].split(".")[0]
-            for queue in queues.values()
-            if isinstance(
-                target := queue.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn"),
-                dict,
-            )
-            and "Fn::GetAtt" in target
+            for target in targets
+            if isinstance(target, dict) and "Fn::GetAtt" in target
         }
         return [
             RuleMatch(["Resources", name], f"queue {name} has no dead-letter queue (RedrivePolicy)")

@@ -121,6 +121,11 @@ class ExecutionStatusChangeEvents(Fix):
     execution's worker starts (the first start and every redrive), before any state runs; the
     terminal status once moto has recorded it.
 
+    A state machine encrypted with a customer managed key (``encryptionConfiguration`` type
+    ``CUSTOMER_MANAGED_KMS_KEY``) gets events without its execution data, as on AWS: ``input``,
+    ``output``, ``error`` and ``cause`` are null, and ``inputDetails`` (and, once SUCCEEDED,
+    ``outputDetails``) say ``{"included": false}``.
+
     Not covered: an input or output over 248 KB is still included (AWS then leaves it out and sets
     ``included`` to false), ``stateMachineVersionArn``/``stateMachineAliasArn`` are never set, and
     a redrivable execution stays REDRIVABLE after AWS's 14-day redrive window.
@@ -160,12 +165,17 @@ class ExecutionStatusChangeEvents(Fix):
         ]
 
 
+def _under_customer_managed_key(execution: Execution) -> bool:
+    encryption = getattr(execution.state_machine, "encryptionConfiguration", None) or {}
+    return bool(encryption.get("type") == "CUSTOMER_MANAGED_KMS_KEY")
+
+
 def _status_change_detail(execution: Execution) -> dict[str, Any]:
     status = ExecutionStatus(execution.exec_status)
     succeeded = status == ExecutionStatus.SUCCEEDED
     redrive = _redrive_record(execution)
     redrive_status, redrive_status_reason = _redrive_status(execution)
-    return {
+    detail: dict[str, Any] = {
         "executionArn": execution.exec_arn,
         "stateMachineArn": execution.state_machine_arn,
         "name": execution.name,
@@ -184,6 +194,17 @@ def _status_change_detail(execution: Execution) -> dict[str, Any]:
         "redriveStatus": redrive_status.value,
         "redriveStatusReason": redrive_status_reason,
     }
+    if _under_customer_managed_key(execution):
+        # AWS leaves a customer-managed-key workflow's execution data out of its status events.
+        detail.update(
+            input=None,
+            inputDetails={"included": False},
+            output=None,
+            outputDetails={"included": False} if succeeded else None,
+            error=None,
+            cause=None,
+        )
+    return detail
 
 
 def _status_change_time(execution: Execution) -> datetime.datetime:
