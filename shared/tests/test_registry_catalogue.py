@@ -30,11 +30,19 @@ def service(name: str, publishes: tuple[EventType, ...] = (), *rules: Subscripti
 
 
 def consistent_services() -> list[Service]:
-    """Every known event published once, by a service per source."""
+    """Every known event published once, by a service per source; every command consumed once."""
     by_source: dict[str, list[EventType]] = {}
     for event_type in KNOWN:
         by_source.setdefault(event_type.source.removeprefix("orderflow."), []).append(event_type)
-    return [service(name, tuple(published)) for name, published in by_source.items()]
+    addressees = [
+        service(name := f"owner-of-{command.detail_type}", (), command_rule(name, command))
+        for command in COMMANDS
+    ]
+    return [*(service(name, tuple(published)) for name, published in by_source.items()), *addressees]
+
+
+def command_rule(service_name: str, command: EventType) -> Subscription:
+    return Subscription(service_name, "CommandRule", (command.source,), (command.detail_type,), COMMANDS_BUS)
 
 
 def test_the_repositorys_services_are_read_from_events_yaml_and_template_rules() -> None:
@@ -71,11 +79,13 @@ def test_the_repositorys_services_are_read_from_events_yaml_and_template_rules()
 def test_a_subscription_on_the_wrong_bus_is_reported(
     event_type: EventType, bus: str, travels_on: str
 ) -> None:
-    rule = Subscription("payments", "Rule", (event_type.source,), (event_type.detail_type,), bus)
-    services = [*consistent_services(), service("payments", (), rule)]
+    # The command's own addressee subscribes, but on the wrong bus.
+    name = f"owner-of-{event_type.detail_type}"
+    rule = Subscription(name, "Rule", (event_type.source,), (event_type.detail_type,), bus)
+    services = [*(s for s in consistent_services() if s.name != name), service(name, (), rule)]
 
     assert catalogue_problems(services, KNOWN, COMMANDS) == [
-        f"payments (rule Rule) subscribes to {event_type} on the {bus} bus, "
+        f"{name} (rule Rule) subscribes to {event_type} on the {bus} bus, "
         f"but it travels on the {travels_on} bus"
     ]
 
@@ -182,3 +192,12 @@ def test_a_malformed_events_yaml_says_what_shape_is_expected(repo_copy: Path) ->
 
     with pytest.raises(CatalogueError, match=r"expected `source: <source>` and `publishes:` entries"):
         load_services(repo_copy)
+
+
+def test_a_command_subscribed_by_a_second_service_is_reported() -> None:
+    services = [*consistent_services(), service("snoop", (), command_rule("snoop", RESERVE_STOCK))]
+
+    assert catalogue_problems(services, KNOWN, COMMANDS) == [
+        f"{RESERVE_STOCK}: consumed by owner-of-ReserveStock, snoop; "
+        "a command carries a task token for exactly one service"
+    ]

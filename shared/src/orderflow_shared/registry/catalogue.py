@@ -102,7 +102,8 @@ def catalogue_problems(
 ) -> list[str]:
     """What does not add up, one line each: [] when every event type has exactly one producer,
     every declared event type exists and every subscription is to event types that are published,
-    on the bus they travel on (``commands`` on the commands bus, every other on the domain bus)."""
+    on the bus they travel on (``commands`` on the commands bus, every other on the domain bus), and
+    every command has exactly one consumer: the service its task token is addressed to."""
     problems = [
         f"{service.name}: services/{service.name}/{EVENTS_FILE} publishes {event_type}, "
         "which no model in orderflow_shared.contracts.ALL_EVENTS defines"
@@ -116,6 +117,13 @@ def catalogue_problems(
             problems.append(f"{event_type}: no producer; list it in its service's {EVENTS_FILE} (publishes:)")
         elif len(names) > 1:
             problems.append(f"{event_type}: {_count(names)}; an event type has exactly one producer")
+    for command in commands:
+        addressees = sorted({subscription.service for subscription in consumers(services, command)})
+        if len(addressees) != 1:
+            problems.append(
+                f"{command}: consumed by {', '.join(addressees) or 'no service'}; a command carries a task "
+                "token for exactly one service"
+            )
     for service in services:
         for subscription in service.subscriptions:
             problems += _subscription_problems(subscription, services, known)
