@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from orderflow_local.operator import execution_arn, order_saga_arn
 from tests.support.examples import import_example
 from tests.support.local_stack import LocalStack
 from tests.support.saga import new_sku, order_body, place_order, stock, wait_for_terminal
@@ -217,8 +218,9 @@ def test_a_subscriber_of_everything_on_the_domain_bus_never_sees_a_task_token_or
         assert not [token for token in task_tokens if token in body]
         assert "tok_visa" not in body
         assert sealed not in body
-    history = stack.client("stepfunctions").get_execution_history(
-        executionArn=execution_arn(stack, order_id), maxResults=1000
+    sfn = stack.client("stepfunctions")
+    history = sfn.get_execution_history(
+        executionArn=execution_arn(order_saga_arn(sfn), order_id), maxResults=1000
     )
     assert "tok_visa" not in json.dumps(history["events"], default=str)
 
@@ -234,9 +236,3 @@ def drain(sqs: Any, queue_url: str, until: Callable[[list[str]], bool], timeout:
             bodies.append(message["Body"])
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return bodies
-
-
-def execution_arn(stack: LocalStack, order_id: str) -> str:
-    sfn = stack.client("stepfunctions")
-    [machine] = [m for m in sfn.list_state_machines()["stateMachines"] if "OrderSaga" in m["name"]]
-    return f"{machine['stateMachineArn'].replace(':stateMachine:', ':execution:')}:{order_id}"

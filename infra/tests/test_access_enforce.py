@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ import boto3
 import boto3.session
 import pytest
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from orderflow_local.access import recording
 from orderflow_local.access.check import RecordedCall, check, load_calls
@@ -226,15 +224,6 @@ def test_a_refused_call_is_reported_by_the_check_after_the_run(guarded: tuple[Pa
 
 
 # --- in a function's own process ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.mark.enable_socket

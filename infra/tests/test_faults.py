@@ -24,7 +24,6 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.events.models import EventsBackend
-from moto.server import ThreadedMotoServer
 
 from orderflow_local import faults, operator
 from orderflow_local.faults import FaultPlan, FaultPlanError
@@ -242,15 +241,6 @@ class Probe:
 
     def stored(self, key: str) -> bool:
         return "Contents" in self.s3.list_objects_v2(Bucket=BUCKET, Prefix=key)
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")

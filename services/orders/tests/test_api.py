@@ -28,11 +28,14 @@ def post(
     return result
 
 
-def get(api: ModuleType, order_id: str, caller: dict[str, str] | None = ANA) -> dict[str, Any]:
+def get(
+    api: ModuleType, order_id: str, caller: dict[str, str] | None = ANA, below: str = ""
+) -> dict[str, Any]:
+    """GET /orders/{orderId}, or the route ``below`` it (e.g. "/invoice"), as ``caller``."""
     event = api_event(
         "GET",
-        f"/orders/{order_id}",
-        "/orders/{orderId}",
+        f"/orders/{order_id}{below}",
+        "/orders/{orderId}" + below,
         path_parameters={"orderId": order_id},
         claims=caller,
     )

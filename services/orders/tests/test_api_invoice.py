@@ -13,7 +13,7 @@ import requests
 from orderflow_shared.aws import client
 from orderflow_shared.contracts.invoicing import InvoiceGenerated, InvoiceGeneratedData
 from orderflow_shared.invoices import invoice_link
-from orderflow_shared.testing import FakeLambdaContext, api_event, operator_claims
+from orderflow_shared.testing import operator_claims
 from orders.domain.projection import status_change
 from orders.repository import OrdersRepository
 
@@ -24,15 +24,7 @@ PDF = b"%PDF-1.7 the invoice"
 
 
 def get_invoice(api: ModuleType, order_id: str, caller: dict[str, str] | None = ANA) -> dict[str, Any]:
-    event = api_event(
-        "GET",
-        f"/orders/{order_id}/invoice",
-        "/orders/{orderId}/invoice",
-        path_parameters={"orderId": order_id},
-        claims=caller,
-    )
-    result: dict[str, Any] = api.handler(event, FakeLambdaContext())
-    return result
+    return get(api, order_id, caller, below="/invoice")
 
 
 def invoiced(orders_table: Any, order_id: str) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from orderflow_shared.contracts import ProcessPayment
+from orderflow_shared.payment_tokens import UnreadablePaymentToken
 from payments.errors import PaymentCommandRefused, PricedReservationNotSeen
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class ProcessPaymentVerifier:
             )
         try:
             return self._open_token(order_id, data.payment_token)
-        except ValueError as unreadable:  # UnreadablePaymentToken
+        except UnreadablePaymentToken as unreadable:
             raise PaymentCommandRefused(str(unreadable)) from None
 
     def _priced_total(self, order_id: str) -> PricedTotal:
