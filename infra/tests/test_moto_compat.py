@@ -1207,6 +1207,42 @@ def test_a_redriven_task_sees_the_original_execution_context(aws: Aws, patched: 
     )
 
 
+def test_a_timed_out_execution_lacks_its_timeout_event_on_unpatched_moto(aws: Aws, unpatched: None) -> None:
+    # Unscaled: the execution times out after 1 s while its task waits for the token.
+    execution_arn = start(aws, {"TimeoutSeconds": 1, **saga(pay_state(TimeoutSeconds=300))})
+
+    assert wait_for_end(aws, execution_arn)["status"] == "TIMED_OUT"
+
+    assert events_of(aws, execution_arn, "ExecutionTimedOut") == []
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        # Scaled: both time out after 1 s, one in a task waiting for its token, one in a Wait state.
+        {"TimeoutSeconds": 100, **saga(pay_state(TimeoutSeconds=300))},
+        {
+            "TimeoutSeconds": 100,
+            "StartAt": "Hang",
+            "States": {"Hang": {"Type": "Wait", "Seconds": 100000, "End": True}},
+        },
+    ],
+    ids=["waiting-for-token", "wait-state"],
+)
+def test_a_timed_out_execution_s_history_ends_with_its_timeout_when_the_status_says_so(
+    aws: Aws, patched: None, definition: dict[str, Any]
+) -> None:
+    execution_arn = start(aws, definition)
+
+    assert wait_for_end(aws, execution_arn)["status"] == "TIMED_OUT"
+    types = [event["type"] for event in history(aws, execution_arn)]
+
+    assert types[-1] == "ExecutionTimedOut"
+    # Whatever the interrupted state does once it notices adds nothing after it.
+    time.sleep(0.3)
+    assert [event["type"] for event in history(aws, execution_arn)] == types
+
+
 @pytest.mark.parametrize("ending", ["ABORTED", "TIMED_OUT"])
 def test_an_aborted_or_timed_out_execution_resumes_at_the_task_it_was_waiting_in(
     aws: Aws, patched: None, ending: str
@@ -2070,6 +2106,7 @@ def test_every_fix_documents_gap_aws_behaviour_and_when_to_drop() -> None:
         "HeartbeatEndpointBeforePublish",
         "DeliveredEventsCarryAccount",
         "ExecutionStatusChangeEvents",
+        "ExecutionTimeoutRecordedAtOnce",
         "RedriveExecution",
         "ScheduleOnlyRulesMatchNoEvents",
         "AtomicDynamoDBWrites",

@@ -55,7 +55,11 @@ from orderflow_local.moto_compat.callbacks import (
 )
 from orderflow_local.moto_compat.dynamodb import AtomicDynamoDBWrites
 from orderflow_local.moto_compat.events import DeliveredEventsCarryAccount, ScheduleOnlyRulesMatchNoEvents
-from orderflow_local.moto_compat.executions import ExecutionStatusChangeEvents, RedriveExecution
+from orderflow_local.moto_compat.executions import (
+    ExecutionStatusChangeEvents,
+    ExecutionTimeoutRecordedAtOnce,
+    RedriveExecution,
+)
 from orderflow_local.moto_compat.ses import ConfigurationSetEventDestinations, EmailSentEvents
 from orderflow_local.moto_compat.time_scale import _CLOCK, TimeScale
 
@@ -82,6 +86,7 @@ FIXES: Final[tuple[Fix, ...]] = (
     HeartbeatEndpointBeforePublish(),
     DeliveredEventsCarryAccount(),
     ExecutionStatusChangeEvents(),
+    ExecutionTimeoutRecordedAtOnce(),
     RedriveExecution(),
     ScheduleOnlyRulesMatchNoEvents(),
     AtomicDynamoDBWrites(),

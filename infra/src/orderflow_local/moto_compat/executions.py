@@ -27,13 +27,15 @@ from moto.stepfunctions.parser.api import (
     HistoryEventType,
     StateMachineType,
 )
+from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.evaluation_details import (
     EvaluationDetails,
     StateMachineDetails,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext, EventManager
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramTimedOut
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend.execution import (
     BaseExecutionWorkerCommunication,
@@ -163,6 +165,67 @@ class ExecutionStatusChangeEvents(Fix):
             (ExecutionWorker, "start", _start),
             (BaseExecutionWorkerCommunication, "terminated", _terminated),
         ]
+
+
+# --------------------------------------------------------------------------------------------
+# Fix 8b: an execution's timeout is in its history as soon as its status says TIMED_OUT.
+# --------------------------------------------------------------------------------------------
+
+# The events that open a run of an execution, the only ones that may follow its timeout.
+_RUN_STARTS: Final = frozenset({HistoryEventType.ExecutionStarted, HistoryEventType.ExecutionRedriven})
+
+
+class ExecutionTimeoutRecordedAtOnce(Fix):
+    """Record ``ExecutionTimedOut`` when the execution times out, and let nothing follow it.
+
+    moto gap: when the state machine's TimeoutSeconds expires, the status turns TIMED_OUT at once,
+    but the ``ExecutionTimedOut`` history event is written by the interpreter's thread only when the
+    state that was running returns: a moment later for a Wait state, never for a task waiting on its
+    token. A reader who sees TIMED_OUT may find no timeout in the history, and events of the
+    interrupted state (``WaitStateExited``) may still be appended.
+
+    AWS: the history of a timed-out execution ends with ``ExecutionTimedOut``, written when the
+    execution times out.
+
+    The fix writes the event before the status changes and drops whatever the interrupted state
+    would append after it in the same run (its own late ``ExecutionTimedOut`` included). A redrive
+    opens a new run. Drop when moto records the timeout itself
+    (``test_a_timed_out_execution_lacks_its_timeout_event_on_unpatched_moto`` then fails).
+    """
+
+    def _patches(self) -> list[_Patch]:
+        program_eval = _original(Program, "eval")
+        add_event = _original(EventManager, "add_event")
+
+        def _eval(self: Program, env: Environment) -> None:
+            program_eval(self, env)
+            if not env.is_frame() and isinstance(env.program_state(), ProgramTimedOut):
+                env.event_manager.add_event(
+                    context=env.event_history_context,
+                    event_type=HistoryEventType.ExecutionTimedOut,
+                    event_details=cast(
+                        EventDetails, {"executionTimedOutEventDetails": ExecutionTimedOutEventDetails()}
+                    ),
+                )
+
+        def _add_event(
+            self: EventManager,
+            context: EventHistoryContext,
+            event_type: HistoryEventType,
+            *args: Any,
+            **kwargs: Any,
+        ) -> int:
+            if event_type not in _RUN_STARTS and _timed_out_in_this_run(self._history_event_list):
+                return context.last_published_event_id or 0
+            event_id: int = add_event(self, context, event_type, *args, **kwargs)
+            return event_id
+
+        return [(Program, "eval", _eval), (EventManager, "add_event", _add_event)]
+
+
+def _timed_out_in_this_run(history: list[HistoryEvent]) -> bool:
+    # Nothing but a run start follows a timeout, so a run that timed out ends with it.
+    return _ends_with(history, HistoryEventType.ExecutionTimedOut)
 
 
 def _under_customer_managed_key(execution: Execution) -> bool:
