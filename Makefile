@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test install lint typecheck unit e2e build clean contracts contracts-generate openapi-generate chaos redrive token
+.PHONY: run test install lint typecheck unit e2e build clean contracts contracts-generate openapi-generate chaos redrive token bench
 
 ## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
 run: install
@@ -32,8 +32,13 @@ $(CHECKOV): infra/checkov/requirements.txt
 		-r infra/checkov/requirements.txt
 	touch $@
 
-.venv/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml infra/pyproject.toml services/*/pyproject.toml
-	$(UV) sync --frozen --all-packages
+# Bytecode is compiled ahead, for the dependencies and the workspace's own code, as it is in the
+# bundles: every fresh interpreter (each local Lambda function, each test run) loads it instead of
+# compiling each module it imports, even where PYTHONDONTWRITEBYTECODE keeps Python from caching it.
+.venv/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml devtools/pyproject.toml infra/pyproject.toml \
+		services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages --compile-bytecode
+	$(RUN) python -m compileall -q shared/src devtools/src infra/src $(wildcard services/*/src)
 	touch $@
 
 ## lint: ruff; cfn-lint (with the house and serverless rules), statelint and checkov on every template
@@ -41,20 +46,21 @@ lint: install $(CHECKOV)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) python -m orderflow_iac.check
-	$(RUN) python -m orderflow_shared.registry check
+	$(RUN) python -m orderflow_devtools.registry check
 	$(RUN) python -m orderflow_iac.openapi check
-	$(RUN) python -m orderflow_shared.compatibility
+	$(RUN) python -m orderflow_devtools.compatibility
 
 SERVICES := orders inventory payments invoicing notifications
 
 typecheck: install
 	$(RUN) mypy --strict shared/src
+	$(RUN) mypy --strict devtools/src
 	for service in $(SERVICES); do MYPYPATH=shared/src:services/$$service/src $(RUN) mypy --strict -p $$service || exit 1; done
 	$(RUN) mypy infra/src
 	$(RUN) mypy --strict examples/order_follower
 
 unit: install
-	$(RUN) pytest shared services infra/tests -q -m "not contract"  # contract tests run in `contracts`
+	$(RUN) pytest shared devtools services infra/tests -q -m "not contract"  # contract tests run in `contracts`
 
 # The whole suite: a grant of a function's role that no call used fails it unless its template
 # justifies it (tests/conftest.py; a partial run by hand only reports unused grants).
@@ -71,15 +77,15 @@ build: install
 ## contracts: the event contract tests (tests marked `contract`), of every service or of one:
 ## `make contracts SERVICE=inventory` (its consumer and producer sides; the catalogue-wide checks
 ## run only without SERVICE)
-CONTRACT_TESTS = $(if $(SERVICE),services/$(SERVICE)/tests/contract,shared/tests services)
+CONTRACT_TESTS = $(if $(SERVICE),services/$(SERVICE)/tests/contract,devtools/tests services)
 contracts: install
-	$(RUN) python -m orderflow_shared.compatibility
+	$(RUN) python -m orderflow_devtools.compatibility
 	$(RUN) pytest $(CONTRACT_TESTS) -q -m contract
 
 ## contracts-generate: rewrite the event schemas, samples, docs/events.md and the schema registry
 ## block of infra/template.yaml from the contract models (lint fails until this is run and committed)
 contracts-generate: install
-	$(RUN) python -m orderflow_shared.registry generate
+	$(RUN) python -m orderflow_devtools.registry generate
 
 ## openapi-generate: rewrite docs/openapi.json, the public API's OpenAPI document, from the API
 ## handlers' own resolvers (lint fails until this is run and committed after an API change)
@@ -102,3 +108,10 @@ redrive: install
 ## (docs/reliability.md); `make chaos SEED=7 SCENARIO=duplicates` reruns one. About 15 minutes.
 chaos: install
 	$(RUN) python -m orderflow_local.chaos $(if $(SEED),--seed $(SEED)) $(if $(SCENARIO),--scenario $(SCENARIO))
+
+## bench: orderflow at concurrency 1, 5 and 20 against a bare-saga floor on the same moto: throughput,
+## latency, stages, CPU and AWS calls per order, cost per million orders, handler cold starts. Writes
+## docs/figures/bench.json and bench-latency.png (docs/performance.md). About 10 minutes;
+## `make bench ORDERS=50 LEVELS=1,5` for a quicker look.
+bench: install
+	$(RUN) python -m orderflow_local.bench $(if $(ORDERS),--orders $(ORDERS)) $(if $(LEVELS),--levels $(LEVELS))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from orderflow_shared.testing.template import FUNCTION, QUEUE, RULE, SamTemplate, logical_id
+from orderflow_devtools.testing.template import FUNCTION, QUEUE, RULE, SamTemplate, logical_id
 
 REPO = Path(__file__).resolve().parents[1]
 ASL = json.loads((REPO / "services" / "orders" / "statemachine" / "order_saga.asl.json").read_text())

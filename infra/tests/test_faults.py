@@ -437,7 +437,9 @@ def make_poller(sqs: Any, queue: str, function: Any, plan: Path | None) -> SqsPo
         report_batch_item_failures=True,
         enabled=True,
     )
-    return SqsPoller(source, queue, function, sqs, time_scale=0.0, faults=FaultPlan(plan) if plan else None)
+    return SqsPoller(
+        source, queue, function, sqs, time_scale=0.0, faults=FaultPlan(plan) if plan else None, wait_seconds=1
+    )
 
 
 def left(sqs: Any, queue: str) -> int:

@@ -53,8 +53,9 @@ def poller(sqs: Any, queue: str, function: Any, report_failures: bool = True) ->
         report_batch_item_failures=report_failures,
         enabled=True,
     )
-    # A time scale of 0 makes a kept message visible again at once, so the test need not wait.
-    return SqsPoller(source, queue, function, sqs, time_scale=0.0)
+    # A time scale of 0 makes a kept message visible again at once, so the test need not wait; a
+    # receive of an empty queue returns after a second.
+    return SqsPoller(source, queue, function, sqs, time_scale=0.0, wait_seconds=1)
 
 
 def count(sqs: Any, url: str) -> int:

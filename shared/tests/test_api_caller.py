@@ -11,22 +11,16 @@ import pytest
 from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, UnauthorizedError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from orderflow_shared.api import (
-    SIGNED_IN,
-    Caller,
-    ErrorMessage,
-    api_responses,
-    caller_from,
-    error,
-    json_api_resolver,
-)
-from orderflow_shared.testing import (
+from orderflow_devtools.testing import (
     FakeLambdaContext,
     api_event,
     customer_claims,
     id_token_claims,
     operator_claims,
 )
+from orderflow_shared.api.caller import SIGNED_IN, Caller, caller_from
+from orderflow_shared.api.resolver import json_api_resolver
+from orderflow_shared.api.responses import ErrorMessage, api_responses, error
 
 
 def caller(claims: dict[str, str] | None) -> Caller:

@@ -13,16 +13,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from orderflow_shared.api import (
-    ErrorMessage,
-    NotNullable,
-    ValidationErrors,
-    api_responses,
-    error,
-    json_answer,
-    json_api_resolver,
-)
-from orderflow_shared.testing import FakeLambdaContext, api_event
+from orderflow_devtools.testing import FakeLambdaContext, api_event
+from orderflow_shared.api.parameters import NotNullable
+from orderflow_shared.api.resolver import json_api_resolver
+from orderflow_shared.api.responses import ErrorMessage, ValidationErrors, api_responses, error, json_answer
 
 
 class Delivery(BaseModel):

@@ -10,11 +10,11 @@ import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from orderflow_devtools.testing import FakeLambdaContext, eventbridge_event, sqs_record
 from orderflow_shared.consumer import EventRouter
 from orderflow_shared.contracts import ProcessPayment, ReserveStock
 from orderflow_shared.contracts.orders import ProcessPaymentData, ReserveStockData
 from orderflow_shared.contracts.values import OrderItem
-from orderflow_shared.testing import FakeLambdaContext, eventbridge_event, sqs_record
 
 TASK_TOKEN = "AAAA-secret-task-token-ZZZZ"
 PAYMENT_TOKEN = "tok_secret_card_4242"

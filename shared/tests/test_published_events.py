@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
+from orderflow_devtools.testing import PublishedEvents
 from orderflow_shared.contracts import StockReleased, StockReserved
 from orderflow_shared.contracts.inventory import StockMovementData
 from orderflow_shared.contracts.values import OrderItem, PricedLine, PricedOrder
 from orderflow_shared.publisher import EventPublisher
-from orderflow_shared.testing import PublishedEvents
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -18,6 +18,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -86,6 +87,9 @@ class LocalApiGateway:
         self._routes: list[Route] = []
         self._verifier = verifier
         self._mounts: list[tuple[str, MountedService]] = []
+        # Requests that reached a route (what API Gateway bills), by "METHOD resource".
+        self.requests: Counter[str] = Counter()
+        self._requests_lock = threading.Lock()
         self._health = health
         self._openapi_document = openapi_document
         gateway = self
@@ -165,6 +169,8 @@ class LocalApiGateway:
             )
             return
         route, match = chosen
+        with self._requests_lock:
+            self.requests[f"{route.method} {route.resource}"] += 1
         claims = None
         if route.authorizer is not None:
             assert self._verifier is not None

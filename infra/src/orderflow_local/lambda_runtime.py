@@ -95,10 +95,13 @@ def _worker_main(
         )
         if function_faults is not None:
             function_faults.start_invocation(event)
+        started = time.perf_counter()
         try:
-            connection.send(("ok", handler(event, context)))
+            outcome: tuple[str, Any] = ("ok", handler(event, context))
         except Exception as error:
-            connection.send(("error", {"errorType": type(error).__name__, "errorMessage": str(error)}))
+            outcome = ("error", {"errorType": type(error).__name__, "errorMessage": str(error)})
+        # The handler's own time, as Lambda measures (and bills) an invocation's duration.
+        connection.send((*outcome, (time.perf_counter() - started) * 1000))
 
 
 class LocalFunction:
@@ -115,6 +118,8 @@ class LocalFunction:
         self._connection: Connection | None = None
         self._twins: list[LocalFunction] = []
         self._twins_lock = threading.Lock()
+        self.invocations = 0
+        self.duration_ms = 0.0  # the invocations' handler time, summed
 
     def start(self) -> None:
         parent, child = _spawn.Pipe()
@@ -147,7 +152,7 @@ class LocalFunction:
                 self._replace()
                 raise FunctionError(f"{self.spec.name}: Task timed out after {self.spec.timeout} seconds")
             try:
-                status, result = self._connection.recv()
+                status, result, duration_ms = self._connection.recv()
             except EOFError as error:
                 self._process.join(timeout=5)
                 status_code = self._process.exitcode
@@ -155,6 +160,8 @@ class LocalFunction:
                 raise FunctionError(
                     f"{self.spec.name}: the function's process exited (status {status_code})"
                 ) from error
+            self.invocations += 1
+            self.duration_ms += duration_ms
         if status != "ok":
             raise FunctionError(f"{self.spec.name}: {result['errorType']}: {result['errorMessage']}")
         return result
@@ -164,6 +171,10 @@ class LocalFunction:
         self._stop_process()
         self.start()
         self.wait_ready(timeout=60)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def twin(self, number: int = 1) -> LocalFunction:
         """The `number`th other instance of this function, started on first use and kept.

@@ -174,15 +174,19 @@ class LocalStack:
 
 
 def start_local_stack(
-    log_path: Path, time_scale: float, startup_timeout: float = 180, repo_root: Path | None = None
+    log_path: Path,
+    time_scale: float,
+    startup_timeout: float = 180,
+    repo_root: Path | None = None,
+    faults: bool = True,
 ) -> LocalStack:
     """The stack as `make run` starts it, with fault injection armed by a plan file next to its log
-    (empty: no faults until one is written)."""
+    (empty: no faults until one is written), or with no fault hooks at all when ``faults`` is False."""
     api_port, aws_port, provider_port = free_port(), free_port(), free_port()
     fault_plan = log_path.with_name("faults.json")
     environment = {
         **os.environ,
-        "ORDERFLOW_FAULT_PLAN": str(fault_plan),
+        **({"ORDERFLOW_FAULT_PLAN": str(fault_plan)} if faults else {}),
         **({"ORDERFLOW_REPO_ROOT": str(repo_root)} if repo_root else {}),
         "ORDERFLOW_API_PORT": str(api_port),
         "ORDERFLOW_AWS_PORT": str(aws_port),

@@ -18,6 +18,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from typing import Any
@@ -29,7 +30,11 @@ from orderflow_local.settings import REGION
 
 logger = logging.getLogger(__name__)
 
-POLL_WAIT_SECONDS = 1  # short long-poll, so a stop is noticed promptly
+# As Lambda's pollers: a receive waits up to 20 s for a message (the SQS maximum), so an idle queue
+# costs three requests a minute, not sixty. A stop does not wait for it: the thread is a daemon,
+# and the local AWS that answers it stops with the system.
+POLL_WAIT_SECONDS = 20
+STOP_GRACE_SECONDS = 2.0  # for a delivery in progress to finish
 
 
 class SqsPoller:
@@ -41,6 +46,8 @@ class SqsPoller:
         sqs: Any,
         time_scale: float = 1.0,
         faults: FaultPlan | None = None,
+        wait_seconds: int = POLL_WAIT_SECONDS,
+        scale_out: Sequence[LocalFunction] = (),
     ) -> None:
         self.source = source
         self._queue_url = queue_url
@@ -49,12 +56,20 @@ class SqsPoller:
         self._sqs = sqs
         self._time_scale = time_scale
         self._faults = faults
+        self._wait_seconds = wait_seconds
         self._paused_until = 0.0
         self._copies: set[str] = set()  # ids of the duplicates this poller sent
         self._held: set[threading.Timer] = set()
         self._held_lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"poller:{source.logical_id}", daemon=True)
+        # One receive loop per instance of the function: Lambda runs a batch-size-1 source's
+        # messages on several containers at once, not one after another.
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(instance,), name=f"poller:{source.logical_id}:{n}", daemon=True
+            )
+            for n, instance in enumerate([function, *scale_out])
+        ]
         self.polling = threading.Event()
         self._visibility_timeout = int(
             sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"][
@@ -63,49 +78,59 @@ class SqsPoller:
         )
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Receive no more; what was received is still delivered."""
         self._stop.set()
         with self._held_lock:
             for timer in self._held:
                 timer.cancel()  # held messages return to the queue after their visibility timeout
-        self._thread.join(timeout=POLL_WAIT_SECONDS + 5)
 
-    def _run(self) -> None:
+    def stop(self) -> None:
+        self.request_stop()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _run(self, instance: LocalFunction) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                self.poll_once(instance)
             except Exception:
                 logger.exception("poller %s failed; retrying", self.source.logical_id)
                 self._stop.wait(1)
 
-    def poll_once(self) -> int:
+    def poll_once(self, instance: LocalFunction | None = None) -> int:
+        """Receive once and deliver what came to ``instance`` (by default the function itself)."""
         paused_for = self._paused_until - time.monotonic()
         if paused_for > 0:  # a pause fault: receive nothing until it ends
-            self._stop.wait(min(paused_for, POLL_WAIT_SECONDS))
+            self._stop.wait(min(paused_for, self._wait_seconds))
             return 0
+        # Polling from the moment the first receive is asked for: on an idle queue it answers only
+        # when its long poll ends.
+        self.polling.set()
         response = self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=min(self.source.batch_size, 10),
-            WaitTimeSeconds=POLL_WAIT_SECONDS,
+            WaitTimeSeconds=self._wait_seconds,
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
-        self.polling.set()
         messages = response.get("Messages", [])
         if messages and self._faults is not None:
-            self._deliver_with_faults(messages, self._faults)
+            self._deliver_with_faults(messages, self._faults, instance or self._function)
         elif messages:
-            self._deliver(messages)
+            self._deliver(messages, instance or self._function)
         return len(messages)
 
-    def _deliver(self, messages: list[dict[str, Any]], instances: int = 1) -> None:
+    def _deliver(self, messages: list[dict[str, Any]], function: LocalFunction, instances: int = 1) -> None:
         event = {"Records": [self._record(message) for message in messages]}
         if instances == 1:
-            failed = self._invoke(self._function, event, messages)
+            failed = self._invoke(function, event, messages)
         else:
-            functions = [self._function, *(self._function.twin(n) for n in range(1, instances))]
+            functions = [function, *(self._function.twin(n) for n in range(1, instances))]
             with ThreadPoolExecutor(max_workers=instances) as pool:
                 outcomes = list(pool.map(lambda f: self._invoke(f, event, messages), functions))
             # Each instance had its own delivery: a message is done once any of them processed it.
@@ -130,11 +155,13 @@ class SqsPoller:
 
     # --- faults ---------------------------------------------------------------------------------
 
-    def _deliver_with_faults(self, messages: list[dict[str, Any]], plan: FaultPlan) -> None:
+    def _deliver_with_faults(
+        self, messages: list[dict[str, Any]], plan: FaultPlan, function: LocalFunction
+    ) -> None:
         faults = plan.at(lambda f: f.point == DELIVER and self._is_queue(f.queue))
         fresh = [m for m in messages if m["MessageId"] not in self._copies]
         if not faults or not fresh:
-            self._deliver(messages)
+            self._deliver(messages, function)
             return
         pause = next(
             (f for f in faults if f.action == "pause" and any(plan.fires(f, m["Body"]) for m in fresh)), None
@@ -165,7 +192,7 @@ class SqsPoller:
             self._hold(message, delay)
         remaining = [m for m in messages if m["MessageId"] not in held]
         if remaining:
-            self._deliver(remaining, instances)
+            self._deliver(remaining, function, instances)
 
     def _is_queue(self, pattern: str) -> bool:
         # Local queue names are "<stack>-<queue logical id>", so the logical id is the name's tail.
@@ -212,7 +239,7 @@ class SqsPoller:
         with self._held_lock:
             self._held.discard(threading.current_thread())  # type: ignore[arg-type]
         try:
-            self._deliver([message])
+            self._deliver([message], self._function)
         except Exception:
             logger.exception("%s: delivering held message %s failed", self._queue_name, message["MessageId"])
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
 import os
 import threading
 import time
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from typing import Any
 
-from moto.server import ThreadedMotoServer
-
-from orderflow_local import faults, moto_compat, schemas_api
-from orderflow_local.api_gateway import LocalApiGateway
+from orderflow_local import faults, schemas_api
+from orderflow_local.api_gateway import JsonResponse, LocalApiGateway
+from orderflow_local.aws_server import LocalAwsServer
 from orderflow_local.cognito import TokenVerifier, served_jwks
 from orderflow_local.lambda_runtime import LocalFunction
 from orderflow_local.payment_provider import PaymentProviderServer
@@ -29,6 +28,11 @@ from orderflow_local.stacks import INFRA_STACK, OPENAPI_DOCUMENT, PAYMENTS_STACK
 logger = logging.getLogger(__name__)
 
 FUNCTION_INIT_TIMEOUT = 120
+# Lambda runs an SQS source's batches on several containers at once (its pollers start at five). A
+# function that takes one message per invocation gets this many processes locally, so that one
+# slow message does not hold up its queue; batching functions keep one.
+SCALE_OUT_INSTANCES = 2
+RUNTIME_STATS_PATH = "/_orderflow/runtime"
 
 # Local stand-ins for the credentials and region a Lambda container is given.
 AWS_ENVIRONMENT = {
@@ -44,12 +48,13 @@ class LocalSystem:
         self.settings = settings
         self.stacks: dict[str, DeployedStack] = {}
         self.functions: dict[str, LocalFunction] = {}
+        # Further instances of the functions that take one message per invocation (see below).
+        self.scale_out: dict[str, list[LocalFunction]] = {}
         self.pollers: list[SqsPoller] = []
         self.scheduler: Scheduler | None = None
         # None unless ORDERFLOW_FAULT_PLAN is set: then functions, pollers and moto take faults.
         self.fault_plan = faults.open_plan(settings.fault_plan)
-        self._undo_throttling: Callable[[], None] | None = None
-        self._moto: ThreadedMotoServer | None = None
+        self._aws = LocalAwsServer(settings.host, settings.aws_port, settings.time_scale, settings.fault_plan)
         self._provider: PaymentProviderServer | None = None
         self._ready = threading.Event()
         self._failure: str | None = None
@@ -63,6 +68,7 @@ class LocalSystem:
         )
         # moto has no Schemas API: the registries the templates declare are served next to the API.
         self.gateway.mount(schemas_api.PREFIX, schemas_api.SchemasApi(self.schema_store).respond)
+        self.gateway.mount(RUNTIME_STATS_PATH, self._runtime_stats)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -89,17 +95,16 @@ class LocalSystem:
     def stop(self) -> None:
         if self.scheduler:
             self.scheduler.stop()
+        for poller in self.pollers:  # all at once: each may be in a long poll
+            poller.request_stop()
         for poller in self.pollers:
             poller.stop()
-        for function in self.functions.values():
+        for function in [*self.functions.values(), *itertools.chain.from_iterable(self.scale_out.values())]:
             function.stop()
         if self._provider:
             self._provider.stop()
         self.gateway.stop()
-        if self._moto:
-            self._moto.stop()
-        if self._undo_throttling:
-            self._undo_throttling()
+        self._aws.stop()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         if self._failure:
@@ -115,30 +120,42 @@ class LocalSystem:
             "notPolling": not_polling,
         }
 
+    def _runtime_stats(self, method: str, path: str, query: Mapping[str, list[str]]) -> JsonResponse:
+        """What a benchmark reads about the runtime itself: its processes, invocations and API requests."""
+        if method != "GET":
+            return JsonResponse(HTTPStatus.METHOD_NOT_ALLOWED, {"message": f"{method} not allowed on {path}"})
+        return JsonResponse(
+            HTTPStatus.OK,
+            {
+                "processes": {
+                    "aws": self._aws.pid,
+                    "runtime": os.getpid(),
+                    **{
+                        f"function:{name}" + (f"#{n}" if n else ""): instance.pid
+                        for name, function in self.functions.items()
+                        for n, instance in enumerate([function, *self.scale_out.get(name, [])])
+                    },
+                },
+                "invocations": {
+                    name: {
+                        "count": sum(i.invocations for i in [function, *self.scale_out.get(name, [])]),
+                        "durationMs": sum(i.duration_ms for i in [function, *self.scale_out.get(name, [])]),
+                        "memoryMb": function.spec.memory,
+                    }
+                    for name, function in self.functions.items()
+                },
+                "apiRequests": dict(self.gateway.requests),
+            },
+        )
+
     # --- steps ---------------------------------------------------------------------------------
 
     def client(self, service: str) -> Any:
         return local_client(service, self.settings.aws_endpoint)
 
     def _start_aws(self) -> None:
-        # The Step Functions interpreter calls back into the server through MOTO_PORT.
-        os.environ["MOTO_PORT"] = str(self.settings.aws_port)
-        moto_compat.apply(time_scale=self.settings.time_scale)
-        if self.fault_plan is not None:
-            self._undo_throttling = faults.throttle_put_events(self.fault_plan)
-        self._moto = ThreadedMotoServer(
-            ip_address=self.settings.host, port=self.settings.aws_port, verbose=False
-        )
-        self._moto.start()
-        # Execution must be switched on before any state machine exists: it selects another backend.
-        request = urllib.request.Request(  # noqa: S310 - our own loopback server
-            f"{self.settings.aws_endpoint}/moto-api/config",
-            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own loopback server
-            pass
+        # moto (with its fixes, the time scale and the PutEvents faults) runs in a process of its own.
+        self._aws.start()
 
     def _deploy_stacks(self) -> None:
         provisioner = Provisioner(self.client, self.schema_store)
@@ -193,11 +210,18 @@ class LocalSystem:
                     "POWERTOOLS_METRICS_DISABLED": os.environ.get("ORDERFLOW_METRICS_DISABLED", "true"),
                     **spec.environment,
                 }
-                function = LocalFunction(spec, environment, self.settings.fault_plan)
-                function.start()
-                self.functions[f"{stack.name}.{spec.logical_id}"] = function
-        with ThreadPoolExecutor(max_workers=len(self.functions) or 1) as pool:
-            list(pool.map(lambda f: f.wait_ready(FUNCTION_INIT_TIMEOUT), self.functions.values()))
+                key = f"{stack.name}.{spec.logical_id}"
+                self.functions[key] = LocalFunction(spec, environment, self.settings.fault_plan)
+                if _takes_one_message_at_a_time(stack, spec.logical_id):
+                    self.scale_out[key] = [
+                        LocalFunction(spec, environment, self.settings.fault_plan)
+                        for _ in range(SCALE_OUT_INSTANCES - 1)
+                    ]
+        instances = [*self.functions.values(), *itertools.chain.from_iterable(self.scale_out.values())]
+        for instance in instances:
+            instance.start()
+        with ThreadPoolExecutor(max_workers=len(instances) or 1) as pool:
+            list(pool.map(lambda f: f.wait_ready(FUNCTION_INIT_TIMEOUT), instances))
 
     def _start_pollers_and_routes(self) -> None:
         sqs = self.client("sqs")
@@ -209,7 +233,13 @@ class LocalSystem:
                 queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
                 function = self.functions[f"{stack.name}.{source.function_logical_id}"]
                 poller = SqsPoller(
-                    source, queue_url, function, self.client("sqs"), self.settings.time_scale, self.fault_plan
+                    source,
+                    queue_url,
+                    function,
+                    self.client("sqs"),
+                    self.settings.time_scale,
+                    self.fault_plan,
+                    scale_out=self.scale_out.get(f"{stack.name}.{source.function_logical_id}", ()),
                 )
                 poller.start()
                 self.pollers.append(poller)
@@ -227,6 +257,13 @@ class LocalSystem:
         # feeds have consumers.
         self.scheduler = Scheduler(self.client("events"), self.client("sqs"), self.settings.time_scale)
         self.scheduler.start()
+
+
+def _takes_one_message_at_a_time(stack: DeployedStack, function_logical_id: str) -> bool:
+    return any(
+        source.enabled and source.batch_size == 1 and source.function_logical_id == function_logical_id
+        for source in stack.event_sources
+    )
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float) -> None:

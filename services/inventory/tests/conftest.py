@@ -11,15 +11,15 @@ import pytest
 from inventory.handlers import wiring
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
-from orderflow_shared.aws import client
-from orderflow_shared.testing import (
+from orderflow_devtools.testing import (
     FakeLambdaContext,
     PublishedEvents,
     WorkflowAnswers,
     mocked_aws,
     use_fake_aws,
 )
-from orderflow_shared.testing.template import TABLE, SamTemplate
+from orderflow_devtools.testing.template import TABLE, SamTemplate
+from orderflow_shared.aws import client
 
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
 
@@ -53,7 +53,7 @@ def create_tables(dynamodb: Any) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    with mocked_aws(wiring.store, wiring.inventory, wiring.stock_keeping, wiring.sweeper, wiring.publisher):
+    with mocked_aws(*wiring.CACHED):
         create_tables(client("dynamodb"))
         yield
 

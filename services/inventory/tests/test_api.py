@@ -13,8 +13,8 @@ from inventory.service import Inventory
 from inventory.stock import StockLevel
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
+from orderflow_devtools.testing import FakeLambdaContext, api_event, customer_claims, operator_claims
 from orderflow_shared.contracts.values import OrderItem
-from orderflow_shared.testing import FakeLambdaContext, api_event, customer_claims, operator_claims
 
 from .books_check import balance_problems, logged_deltas
 

@@ -9,7 +9,7 @@ import pytest
 from inventory.stock import StockLevel
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
-from orderflow_shared.testing import FakeLambdaContext
+from orderflow_devtools.testing import FakeLambdaContext
 
 from .books_check import logged_deltas
 from .test_api import ADJUSTMENTS, call

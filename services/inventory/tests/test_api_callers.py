@@ -7,7 +7,7 @@ import pytest
 from inventory.stock import StockLevel
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
-from orderflow_shared.testing import FakeLambdaContext, operator_claims
+from orderflow_devtools.testing import FakeLambdaContext, operator_claims
 
 from .books_check import logged_deltas
 from .test_api import ADJUSTMENTS, CUSTOMER, adjust, call, put

@@ -11,12 +11,12 @@ import pytest
 from inventory.handlers import commit_stock, release_stock, reserve_stock
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
+from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 from orderflow_shared.aws import dynamodb_table
 from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, PaymentSucceeded, ReserveStock
 from orderflow_shared.contracts.orders import OrderFailureData, ReserveStockData
 from orderflow_shared.contracts.payments import PaymentSucceededData
 from orderflow_shared.contracts.values import Customer, OrderItem
-from orderflow_shared.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 
 from .books_check import balance_problems, logged_deltas, stored_books
 

@@ -13,6 +13,7 @@ from inventory.reservation import ReservationState
 from inventory.stock import StockLevel
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
+from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from orderflow_shared.contracts import (
     Event,
     OrderOutOfStock,
@@ -24,7 +25,6 @@ from orderflow_shared.contracts import (
 from orderflow_shared.contracts.orders import OrderFailureData, ReserveStockData
 from orderflow_shared.contracts.payments import PaymentSucceededData
 from orderflow_shared.contracts.values import Customer, OrderItem
-from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 
 from .books_check import balance_problems
 

@@ -8,10 +8,10 @@ from inventory.handlers import reserve_stock
 from inventory.reservation import ReservationState
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore, StockMovedError
+from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from orderflow_shared.contracts import ReserveStock, StockReserved
 from orderflow_shared.contracts.orders import ReserveStockData
 from orderflow_shared.contracts.values import OrderItem, PricedOrder
-from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -13,6 +13,7 @@ from inventory.service import Inventory
 from inventory.stock import OutOfStock
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
+from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, sqs_event
 from orderflow_shared.contracts import (
     Event,
     OrderFailed,
@@ -25,7 +26,6 @@ from orderflow_shared.contracts import (
 from orderflow_shared.contracts.orders import OrderFailureData
 from orderflow_shared.contracts.payments import PaymentSucceededData
 from orderflow_shared.contracts.values import Customer, OrderItem
-from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, sqs_event
 
 from .books_check import balance_problems
 

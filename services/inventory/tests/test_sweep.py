@@ -14,9 +14,9 @@ from inventory.service import Inventory
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore
 from inventory.sweep import SweepAction, sweep_action
+from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, scheduled_event, sqs_event
 from orderflow_shared.contracts import StockCommitted, StockReleased
 from orderflow_shared.contracts.values import OrderItem
-from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, scheduled_event, sqs_event
 
 from .books_check import balance_problems
 from .conftest import template_parameter

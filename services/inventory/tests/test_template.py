@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from inventory.store import HELD_INDEX
+from orderflow_devtools.testing.template import FUNCTION, RULE, TABLE, convention_problems, logical_id
 from orderflow_shared.contracts import (
     Event,
     OrderFailed,
@@ -13,7 +14,6 @@ from orderflow_shared.contracts import (
     PaymentSucceeded,
     ReserveStock,
 )
-from orderflow_shared.testing.template import FUNCTION, RULE, TABLE, convention_problems, logical_id
 
 from .conftest import TEMPLATE
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from invoicing.handlers import generate_invoice
+from invoicing.handlers import wiring
+from orderflow_devtools.testing import PublishedEvents, WorkflowAnswers, mocked_aws, use_fake_aws
+from orderflow_devtools.testing.template import SamTemplate
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.contracts.orders import GenerateInvoiceData
 from orderflow_shared.contracts.values import Customer, PricedLine, PricedOrder, ShippingAddress
-from orderflow_shared.testing import PublishedEvents, WorkflowAnswers, mocked_aws, use_fake_aws
-from orderflow_shared.testing.template import SamTemplate
 
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
 TABLES = TEMPLATE.table_environment()
@@ -55,7 +55,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
-    with mocked_aws(generate_invoice._issuer, generate_invoice._router):
+    with mocked_aws(*wiring.CACHED):
         client("s3").create_bucket(Bucket=BUCKET)
         TEMPLATE.create_tables(client("dynamodb"))
         yield Stack(

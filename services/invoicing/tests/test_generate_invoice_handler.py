@@ -10,10 +10,10 @@ from pypdf import PdfReader
 
 from invoicing.document import InvoiceDocument
 from invoicing.handlers.generate_invoice import handler
+from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 from orderflow_shared.contracts.invoicing import InvoiceGenerated
 from orderflow_shared.contracts.orders import GenerateInvoice, GenerateInvoiceData, InvoiceResult
 from orderflow_shared.invoices import invoice_json_key, invoice_pdf_key
-from orderflow_shared.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 
 from .conftest import BUCKET, LINK_BASE_URL, TEMPLATE, Stack
 

@@ -11,13 +11,8 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from notifications import runtime
-from notifications.handlers import customer_alerts, email_sent, send_confirmation
-from orderflow_local import moto_compat
-from orderflow_shared.aws import client
-from orderflow_shared.contracts.orders import OrderFailureData, SendConfirmationData
-from orderflow_shared.contracts.values import Customer, PricedLine, PricedOrder, ShippingAddress
-from orderflow_shared.testing import (
+from notifications.handlers import email_sent, wiring
+from orderflow_devtools.testing import (
     REGION,
     FakeLambdaContext,
     PublishedEvents,
@@ -26,7 +21,11 @@ from orderflow_shared.testing import (
     sqs_event,
     use_fake_aws,
 )
-from orderflow_shared.testing.template import SamTemplate
+from orderflow_devtools.testing.template import SamTemplate
+from orderflow_local import moto_compat
+from orderflow_shared.aws import client
+from orderflow_shared.contracts.orders import OrderFailureData, SendConfirmationData
+from orderflow_shared.contracts.values import Customer, PricedLine, PricedOrder, ShippingAddress
 
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
 SENDER = "orders@orderflow.example"
@@ -93,9 +92,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def unverified_stack() -> Iterator[Stack]:
     """Everything but the sender's SES identity."""
-    with mocked_aws(
-        runtime.customer_notifier, runtime.sent_emails, send_confirmation._router, customer_alerts._router
-    ):
+    with mocked_aws(*wiring.CACHED):
         TEMPLATE.create_tables(client("dynamodb"))
         client("sesv2").create_configuration_set(ConfigurationSetName=CONFIGURATION_SET)
         yield Stack(ses=client("ses"), published=PublishedEvents.subscribe())

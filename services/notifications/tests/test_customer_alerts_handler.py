@@ -4,8 +4,9 @@ from typing import Any
 
 from notifications.emails import EmailContent
 from notifications.handlers.customer_alerts import handler
+from notifications.handlers.wiring import customer_notifier
 from notifications.notifier import CustomerEmail
-from notifications.runtime import customer_notifier
+from orderflow_devtools.testing import FakeLambdaContext, sqs_event
 from orderflow_shared.contracts.notifications import CustomerNotified, NotificationKind
 from orderflow_shared.contracts.orders import (
     OrderFailed,
@@ -13,7 +14,6 @@ from orderflow_shared.contracts.orders import (
     OrderOutOfStock,
     OrderPaymentFailed,
 )
-from orderflow_shared.testing import FakeLambdaContext, sqs_event
 
 from .conftest import CUSTOMER, SENDER, Stack
 

@@ -11,13 +11,13 @@ from notifications.emails import EmailContent
 from notifications.handlers import email_sent
 from notifications.handlers.email_sent import logger
 from notifications.handlers.send_confirmation import handler as send_confirmation
+from notifications.handlers.wiring import sent_emails
 from notifications.mailer import SesMailer
-from notifications.runtime import sent_emails
 from notifications.ses_events import email_tags
+from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, aws_event, sqs_event
 from orderflow_shared.aws import client
 from orderflow_shared.contracts.notifications import NotificationKind
 from orderflow_shared.contracts.orders import SendConfirmation, SendConfirmationData
-from orderflow_shared.testing import FakeLambdaContext, WorkflowAnswers, aws_event, sqs_event
 
 from .conftest import CONFIGURATION_SET, SENDER, SesReports, Stack
 

@@ -4,9 +4,9 @@ import io
 from typing import Any
 
 from notifications.handlers.send_confirmation import handler, logger
+from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 from orderflow_shared.contracts.notifications import CustomerNotified
 from orderflow_shared.contracts.orders import ConfirmationResult, SendConfirmation, SendConfirmationData
-from orderflow_shared.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 
 from .conftest import CONFIRMED_AT, SENDER, Stack
 

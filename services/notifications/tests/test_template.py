@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orderflow_shared.testing.template import convention_problems
+from orderflow_devtools.testing.template import convention_problems
 
 from .conftest import TEMPLATE
 

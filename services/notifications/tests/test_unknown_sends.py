@@ -16,9 +16,10 @@ import pytest
 from notifications.emails import EmailContent
 from notifications.handlers.customer_alerts import handler as customer_alerts
 from notifications.handlers.send_confirmation import handler as send_confirmation
+from notifications.handlers.wiring import sent_emails
 from notifications.mailer import SesMailer
-from notifications.runtime import sent_emails
 from notifications.ses_events import SentEmailReport
+from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 from orderflow_shared.contracts.notifications import CustomerNotified, NotificationKind
 from orderflow_shared.contracts.orders import (
     OrderFailed,
@@ -26,7 +27,6 @@ from orderflow_shared.contracts.orders import (
     SendConfirmation,
     SendConfirmationData,
 )
-from orderflow_shared.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
 
 from .conftest import CUSTOMER, SesReports, Stack
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from orderflow_devtools.testing import customer_claims, mocked_aws, use_fake_aws
+from orderflow_devtools.testing.template import SamTemplate
 from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.testing import customer_claims, mocked_aws, use_fake_aws
-from orderflow_shared.testing.template import SamTemplate
+from orders.handlers import wiring
 
 SERVICE_ROOT = Path(__file__).resolve().parents[1]
 ASL_PATH = SERVICE_ROOT / "statemachine" / "order_saga.asl.json"
@@ -53,7 +53,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    with mocked_aws():
+    with mocked_aws(*wiring.CACHED):
         TEMPLATE.create_tables(client("dynamodb"))
         yield
 
@@ -87,10 +87,10 @@ def payment_token_key(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def api(orders_table: Any, state_machine_arn: str, payment_token_key: str) -> ModuleType:
-    """The API handler module, imported fresh inside the mocked AWS (its clients are module level)."""
+    """The API handler module; what it builds on first use is built inside the mocked AWS."""
     import orders.handlers.api as module
 
-    return importlib.reload(module)
+    return module
 
 
 def executions(state_machine_arn: str) -> list[dict[str, Any]]:

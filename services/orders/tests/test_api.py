@@ -12,9 +12,10 @@ from unittest.mock import patch
 import pytest
 from botocore.exceptions import ClientError
 
+from orderflow_devtools.testing import FakeLambdaContext, api_event
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.payment_tokens import UnreadablePaymentToken, open_payment_token
-from orderflow_shared.testing import FakeLambdaContext, api_event
+from orders.handlers.wiring import orders_service
 
 from .conftest import ANA, BO, VALID, body, executions
 
@@ -63,10 +64,10 @@ def test_the_payment_token_is_never_stored(api: ModuleType, orders_table: Any) -
 def test_the_saga_gets_the_payment_token_sealed_for_payments_and_this_order_only(
     api: ModuleType, orders_table: Any, state_machine_arn: str, payment_token_key: str
 ) -> None:
-    with patch.object(api.service._workflow._sfn, "start_execution", side_effect=_throttled()):
+    with patch.object(orders_service()._workflow._sfn, "start_execution", side_effect=_throttled()):
         order_id = body(post(api, VALID))["orderId"]
     pending_input = orders_table.get_item(Key={"orderId": order_id})["Item"]["executionInput"]
-    assert api.service.start_pending_sagas() == 1
+    assert orders_service().start_pending_sagas() == 1
 
     execution = client("stepfunctions").describe_execution(
         executionArn=executions(state_machine_arn)[0]["executionArn"]
@@ -148,7 +149,7 @@ def test_an_order_whose_saga_cannot_start_is_kept_and_started_by_the_sweep(
     throttled = ClientError(
         {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution"
     )
-    with patch.object(api.service._workflow._sfn, "start_execution", side_effect=throttled):
+    with patch.object(orders_service()._workflow._sfn, "start_execution", side_effect=throttled):
         response = post(api, VALID)
 
     # The order is durable: the client is not invited to place it a second time.
@@ -157,20 +158,20 @@ def test_an_order_whose_saga_cannot_start_is_kept_and_started_by_the_sweep(
     assert executions(state_machine_arn) == []
     assert orders_table.get_item(Key={"orderId": order_id})["Item"]["startPending"] == "1"
 
-    assert api.service.start_pending_sagas() == 1
+    assert orders_service().start_pending_sagas() == 1
 
     assert [e["name"] for e in executions(state_machine_arn)] == [order_id]
     item = orders_table.get_item(Key={"orderId": order_id})["Item"]
     assert "startPending" not in item
     assert "tok_visa" not in str(item)
-    assert api.service.start_pending_sagas() == 0
+    assert orders_service().start_pending_sagas() == 0
 
 
 def test_a_start_whose_answer_was_lost_runs_one_execution(
     api: ModuleType, orders_table: Any, state_machine_arn: str
 ) -> None:
     """StartExecution ran but its caller saw an error: the sweep's start finds the execution."""
-    sfn = api.service._workflow._sfn
+    sfn = orders_service()._workflow._sfn
     real_start = sfn.start_execution
 
     def start_then_lose_the_answer(**request: Any) -> Any:
@@ -180,7 +181,7 @@ def test_a_start_whose_answer_was_lost_runs_one_execution(
     with patch.object(sfn, "start_execution", side_effect=start_then_lose_the_answer):
         order_id = body(post(api, VALID))["orderId"]
 
-    api.service.start_pending_sagas()
+    orders_service().start_pending_sagas()
 
     assert [e["name"] for e in executions(state_machine_arn)] == [order_id]
     assert "startPending" not in orders_table.get_item(Key={"orderId": order_id})["Item"]
@@ -190,7 +191,7 @@ def test_a_retry_after_a_crash_between_storing_and_starting_lands_on_the_same_or
     api: ModuleType, orders_table: Any, state_machine_arn: str
 ) -> None:
     """The first request stored the order and died before starting it (no answer was recorded)."""
-    killed = patch.object(api.service, "_start", side_effect=SystemExit("the function was killed"))
+    killed = patch.object(orders_service(), "_start", side_effect=SystemExit("the function was killed"))
     with killed, pytest.raises(SystemExit):
         post(api, VALID, {"Idempotency-Key": "crash-1"})
     [stored] = orders_table.scan()["Items"]
@@ -228,10 +229,10 @@ def test_the_sweep_leaves_alone_an_order_the_api_is_still_starting(
     throttled = ClientError(
         {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution"
     )
-    with patch.object(api.service._workflow._sfn, "start_execution", side_effect=throttled):
+    with patch.object(orders_service()._workflow._sfn, "start_execution", side_effect=throttled):
         order_id = body(post(api, VALID))["orderId"]
 
-    assert api.service.start_pending_sagas(grace=timedelta(minutes=1)) == 0
+    assert orders_service().start_pending_sagas(grace=timedelta(minutes=1)) == 0
     assert executions(state_machine_arn) == []
-    assert api.service.start_pending_sagas(grace=timedelta(0)) == 1
+    assert orders_service().start_pending_sagas(grace=timedelta(0)) == 1
     assert [e["name"] for e in executions(state_machine_arn)] == [order_id]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orderflow_shared.testing import FakeLambdaContext, api_event
+from orderflow_devtools.testing import FakeLambdaContext, api_event
 
 from .conftest import ANA, VALID, body, executions
 

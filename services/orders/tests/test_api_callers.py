@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from orderflow_devtools.testing import customer_claims, operator_claims
 from orderflow_shared.aws import client
-from orderflow_shared.testing import customer_claims, operator_claims
 
 from .conftest import ANA, BO, VALID, body, executions
 from .test_api import get, post

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -10,11 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from orderflow_devtools.testing import operator_claims
 from orderflow_shared.aws import client
 from orderflow_shared.contracts.invoicing import InvoiceGenerated, InvoiceGeneratedData
 from orderflow_shared.invoices import invoice_link
-from orderflow_shared.testing import operator_claims
 from orders.domain.projection import status_change
+from orders.handlers import wiring
 from orders.repository import OrdersRepository
 
 from .conftest import ANA, BO, INVOICE_DOWNLOAD_SECONDS, INVOICES_BUCKET, VALID, body
@@ -93,9 +93,9 @@ def test_the_link_expires_after_the_configured_seconds(
     api: ModuleType, order_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("INVOICE_DOWNLOAD_SECONDS", "45")
-    configured = importlib.reload(api)
+    wiring.invoice_downloads.cache_clear()
 
-    response = get_invoice(configured, order_id)
+    response = get_invoice(api, order_id)
 
     assert signed_query(location(response))["X-Amz-Expires"] == "45"
 

@@ -11,18 +11,18 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
-from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.contracts import OrderFailed
-from orderflow_shared.testing import (
+from orderflow_devtools.testing import (
     BUS_NAME,
     FakeLambdaContext,
     PublishedEvents,
     forget_cached_clients,
     sqs_record,
 )
+from orderflow_shared.aws import client, dynamodb_table
+from orderflow_shared.contracts import OrderFailed
 from orders.domain.order import PlaceOrderRequest, new_order_record, now_iso
 from orders.domain.saga_outcome import FAILED_REASON
-from orders.handlers import execution_status
+from orders.handlers import execution_status, wiring
 
 from .conftest import TABLES, TEMPLATE
 
@@ -54,7 +54,7 @@ class Sagas:
                 state: {"Type": "Fail", "Error": error, "Cause": "it broke"},
             },
         }
-        machine = machine_arn or execution_status.workflow().state_machine_arn
+        machine = machine_arn or wiring.workflow().state_machine_arn
         sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(definition))
         order_id = f"order-{state}-{error}".replace(".", "-")
         self.orders.put_item(Item=new_order_record(order_id, REQUEST, now_iso(), "{}"))
@@ -97,9 +97,8 @@ def deliver(change: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def sagas(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sagas]:
-    caches = (execution_status.workflow, execution_status.repository, execution_status.publisher)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        forget_cached_clients(*caches)
+        forget_cached_clients(*wiring.CACHED)
         TEMPLATE.create_tables(client("dynamodb"))
         published = PublishedEvents.subscribe(BUS_NAME)
         placeholder = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
@@ -110,7 +109,7 @@ def sagas(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sagas]:
         try:
             yield Sagas(published)
         finally:
-            forget_cached_clients(*caches)
+            forget_cached_clients(*wiring.CACHED)
 
 
 def test_a_saga_stopped_at_the_invoice_marks_the_paid_order_stalled(sagas: Sagas) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from types import ModuleType
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from orderflow_devtools.testing import FakeLambdaContext, aws_event, sqs_event
 from orderflow_shared.contracts import (
     InvoiceGenerated,
     OrderFailed,
@@ -21,7 +21,6 @@ from orderflow_shared.contracts.invoicing import InvoiceGeneratedData
 from orderflow_shared.contracts.orders import OrderFailureData
 from orderflow_shared.contracts.payments import PaymentSucceededData
 from orderflow_shared.contracts.values import Customer, PricedLine, PricedOrder
-from orderflow_shared.testing import FakeLambdaContext, aws_event, sqs_event
 from orders.domain.order import PlaceOrderRequest, new_order_record, now_iso
 
 REQUEST = PlaceOrderRequest.model_validate(
@@ -44,7 +43,7 @@ CUSTOMER = Customer(id="c-1", email="ana@example.com")
 def projector(orders_table: Any) -> ModuleType:
     import orders.handlers.status_projector as module
 
-    return importlib.reload(module)
+    return module
 
 
 @pytest.fixture

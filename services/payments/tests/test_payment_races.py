@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, PaymentRefunded, PaymentSucceeded
 from orderflow_shared.contracts.orders import (
@@ -20,7 +21,6 @@ from orderflow_shared.contracts.orders import (
     ProcessPaymentData,
 )
 from orderflow_shared.contracts.values import Customer
-from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from payments.errors import PaymentProviderUnavailable
 from payments.handlers import process_payment, refund_failed_orders, wiring
 from payments.ledger import DynamoDbPaymentLedger

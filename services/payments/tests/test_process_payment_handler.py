@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from orderflow_local.payment_provider import PaymentProviderServer
-from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
-from orderflow_shared.contracts.orders import PaymentResult, ProcessPaymentData
-from orderflow_shared.testing import (
+from orderflow_devtools.testing import (
     FakeLambdaContext,
     PublishedEvents,
     WorkflowAnswers,
     eventbridge_event,
     sqs_event,
 )
+from orderflow_local.payment_provider import PaymentProviderServer
+from orderflow_shared.aws import client, dynamodb_table
+from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
+from orderflow_shared.contracts.orders import PaymentResult, ProcessPaymentData
 from payments.handlers import process_payment
 
 from .conftest import PAYMENTS_TABLE, SECRET_NAME, sealed_and_priced

@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from orderflow_local.payment_provider import PaymentProviderServer
-from orderflow_shared.contracts import OrderFailed, PaymentRefunded, ProcessPayment
-from orderflow_shared.contracts.orders import OrderFailureData, ProcessPaymentData
-from orderflow_shared.contracts.values import Customer
-from orderflow_shared.testing import (
+from orderflow_devtools.testing import (
     FakeLambdaContext,
     PublishedEvents,
     WorkflowAnswers,
     scheduled_event,
     sqs_event,
 )
+from orderflow_local.payment_provider import PaymentProviderServer
+from orderflow_shared.contracts import OrderFailed, PaymentRefunded, ProcessPayment
+from orderflow_shared.contracts.orders import OrderFailureData, ProcessPaymentData
+from orderflow_shared.contracts.values import Customer
 from payments.errors import PaymentProviderUnavailable
 from payments.handlers import process_payment, reconcile_payments, refund_failed_orders, wiring
 from payments.reconciliation import instant

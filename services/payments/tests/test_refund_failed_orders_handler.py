@@ -9,12 +9,12 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, PaymentRefunded, ProcessPayment
 from orderflow_shared.contracts.orders import OrderFailureData, ProcessPaymentData
 from orderflow_shared.contracts.values import Customer
-from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from payments.handlers import process_payment, refund_failed_orders, wiring
 from payments.model import PaymentStatus
 

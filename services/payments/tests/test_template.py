@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from orderflow_devtools.testing.template import FUNCTION, QUEUE, RULE, TABLE, convention_problems, logical_id
 from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, ProcessPayment
-from orderflow_shared.testing.template import FUNCTION, QUEUE, RULE, TABLE, convention_problems, logical_id
 from payments.handlers.reconcile_payments import RESERVED_MILLIS
 from payments.ledger import RECONCILE_INDEX
 from payments.provider import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, READ_TIMEOUT_VARIABLE

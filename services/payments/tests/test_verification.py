@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment, StockReserved
 from orderflow_shared.contracts.orders import ProcessPaymentData
 from orderflow_shared.contracts.values import PricedLine, PricedOrder
-from orderflow_shared.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from payments.handlers import process_payment, record_priced_reservation, wiring
 from payments.verification import PricedTotal
 

@@ -13,6 +13,9 @@ them), ``executions`` (status-change events and RedriveExecution), ``events`` (E
 and the "Email Sent" events); ``time_scale`` holds the time scale, and ``_base`` the version
 check and the ``Fix`` base class.
 
+``SPEEDUPS`` (``speed``) stop moto recomputing what depends only on its input (the backend of a
+host, a parsed definition, a parsed JSONPath, a service client); they change no answer.
+
 Separately, ``apply(time_scale=...)`` multiplies every Retry interval, Wait state duration,
 TimeoutSeconds and HeartbeatSeconds by a factor, so that tests exercise the real policy quickly.
 This deliberately departs from AWS (which waits in real time) and is not one of ``FIXES``;
@@ -61,10 +64,12 @@ from orderflow_local.moto_compat.executions import (
     RedriveExecution,
 )
 from orderflow_local.moto_compat.ses import ConfigurationSetEventDestinations, EmailSentEvents
+from orderflow_local.moto_compat.speed import SPEEDUPS
 from orderflow_local.moto_compat.time_scale import _CLOCK, TimeScale
 
 __all__ = [
     "FIXES",
+    "SPEEDUPS",
     "SUPPORTED_MOTO_VERSION",
     "Fix",
     "UnsupportedMotoVersion",
@@ -108,7 +113,7 @@ def apply(time_scale: float = 1.0) -> None:
         raise ValueError(f"time_scale must be a positive number, got {time_scale!r}")
     _require_supported_moto()
     with _lock:
-        for fix in (*FIXES, _TIME_SCALE):
+        for fix in (*FIXES, *SPEEDUPS, _TIME_SCALE):
             fix.apply()
         _CLOCK.scale = float(time_scale)
 
@@ -116,6 +121,6 @@ def apply(time_scale: float = 1.0) -> None:
 def revert() -> None:
     """Undo every patch and reset the time scale, leaving moto exactly as shipped."""
     with _lock:
-        for fix in reversed((*FIXES, _TIME_SCALE)):
+        for fix in reversed((*FIXES, *SPEEDUPS, _TIME_SCALE)):
             fix.revert()
         _CLOCK.scale = 1.0

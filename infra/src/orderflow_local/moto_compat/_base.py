@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, Final
 
 import moto
@@ -37,7 +38,8 @@ _require_supported_moto()
 # Marks an attribute that a patch adds to a class which only inherited it, so revert deletes it.
 _INHERITED: Final = object()
 
-_Patch = tuple[type, str, Callable[..., Any]]
+# A class attribute, or a module's (for a function other modules call through their own import).
+_Patch = tuple[type | ModuleType, str, Callable[..., Any]]
 
 
 class Fix(abc.ABC):
@@ -49,7 +51,7 @@ class Fix(abc.ABC):
     """
 
     def __init__(self) -> None:
-        self._saved: list[tuple[type, str, object]] = []
+        self._saved: list[tuple[type | ModuleType, str, object]] = []
 
     @property
     def name(self) -> str:

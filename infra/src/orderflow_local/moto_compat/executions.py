@@ -27,7 +27,6 @@ from moto.stepfunctions.parser.api import (
     HistoryEventType,
     StateMachineType,
 )
-from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.evaluation_details import (
     EvaluationDetails,
@@ -35,7 +34,6 @@ from moto.stepfunctions.parser.asl.eval.evaluation_details import (
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext, EventManager
-from moto.stepfunctions.parser.asl.eval.program_state import ProgramTimedOut
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend.execution import (
     BaseExecutionWorkerCommunication,
@@ -194,14 +192,16 @@ class ExecutionTimeoutRecordedAtOnce(Fix):
     """
 
     def _patches(self) -> list[_Patch]:
-        program_eval = _original(Program, "eval")
+        set_timed_out = _original(Environment, "set_timed_out")
         add_event = _original(EventManager, "add_event")
 
-        def _eval(self: Program, env: Environment) -> None:
-            program_eval(self, env)
-            if not env.is_frame() and isinstance(env.program_state(), ProgramTimedOut):
-                env.event_manager.add_event(
-                    context=env.event_history_context,
+        def _set_timed_out(self: Environment) -> None:
+            # Called by the execution's own thread when TimeoutSeconds expires (and for each of its
+            # branches' frames, which record nothing), before the status changes.
+            set_timed_out(self)
+            if not self.is_frame():
+                self.event_manager.add_event(
+                    context=self.event_history_context,
                     event_type=HistoryEventType.ExecutionTimedOut,
                     event_details=cast(
                         EventDetails, {"executionTimedOutEventDetails": ExecutionTimedOutEventDetails()}
@@ -220,7 +220,7 @@ class ExecutionTimeoutRecordedAtOnce(Fix):
             event_id: int = add_event(self, context, event_type, *args, **kwargs)
             return event_id
 
-        return [(Program, "eval", _eval), (EventManager, "add_event", _add_event)]
+        return [(Environment, "set_timed_out", _set_timed_out), (EventManager, "add_event", _add_event)]
 
 
 def _timed_out_in_this_run(history: list[HistoryEvent]) -> bool:

@@ -20,6 +20,7 @@ from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import (
     Timeout,
     TimeoutSeconds,
 )
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
@@ -31,6 +32,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
     WaitFunction,
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 # --------------------------------------------------------------------------------------------
 # Time scale (not an AWS fix: a deliberate, test-only acceleration).
@@ -153,8 +155,9 @@ def _declared_timeouts_in_history() -> list[_Patch]:
 
 
 def _scaled_execution_timeout() -> _Patch:
-    # Program.eval joins the worker thread on the state machine's own TimeoutSeconds, read as a
-    # plain attribute; swap in a scaled copy for the duration of the run (one Program per execution).
+    # Program.eval joins the worker thread on the state machine's own TimeoutSeconds. A parsed
+    # program may be shared by concurrent executions (ParsedDefinitionsReused), so the scaled
+    # timeout is waited on here rather than written into the program; the body is moto's.
     program_eval = _original(Program, "eval")
 
     def _eval(self: Program, env: Environment) -> None:
@@ -162,11 +165,12 @@ def _scaled_execution_timeout() -> _Patch:
         if declared is None or _CLOCK.scale == 1.0:
             program_eval(self, env)
             return
-        scaled = TimeoutSeconds(timeout_seconds=_CLOCK.scaled(declared.timeout_seconds))
-        object.__setattr__(self, "timeout_seconds", scaled)
-        try:
-            program_eval(self, env)
-        finally:
-            object.__setattr__(self, "timeout_seconds", declared)
+        env.next_state_name = self.start_at.start_at_name
+        worker = threading.Thread(target=EvalComponent.eval, args=(self, env), daemon=True)
+        TMP_THREADS.append(worker)
+        worker.start()
+        worker.join(timeout=_CLOCK.scaled(declared.timeout_seconds))
+        if worker.is_alive():
+            env.set_timed_out()
 
     return (Program, "eval", _eval)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 
 from inventory.stock_keeping import StockKeeping
+from orderflow_devtools.registry.contract_pytest import consumer_tests
+from orderflow_devtools.registry.contract_runs import PutEventsCapture, with_order_id
+from orderflow_devtools.registry.contract_suite import ServiceContract
+from orderflow_devtools.registry.event_types import EventType
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import OrderOutOfStock, PaymentSucceeded, ReserveStock
-from orderflow_shared.registry.contract_pytest import consumer_tests
-from orderflow_shared.registry.contract_runs import PutEventsCapture, with_order_id
-from orderflow_shared.registry.contract_suite import ServiceContract
-from orderflow_shared.registry.event_types import EventType
 
 pytestmark = pytest.mark.contract
 

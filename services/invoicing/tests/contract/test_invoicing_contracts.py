@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from orderflow_devtools.registry.contract_pytest import consumer_tests
+from orderflow_devtools.registry.contract_runs import PutEventsCapture
+from orderflow_devtools.registry.contract_suite import ServiceContract
 from orderflow_shared.aws import client
-from orderflow_shared.registry.contract_pytest import consumer_tests
-from orderflow_shared.registry.contract_runs import PutEventsCapture
-from orderflow_shared.registry.contract_suite import ServiceContract
 
 pytestmark = pytest.mark.contract
 

@@ -26,14 +26,8 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    BasePersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from pydantic import BaseModel, ConfigDict
 
 from notifications.emails import EmailContent
@@ -42,6 +36,12 @@ from notifications.sent_emails import SentEmailsTable
 from notifications.ses_events import SentEmailReport, email_tags
 from orderflow_shared.contracts.notifications import CustomerNotified, CustomerNotifiedData, NotificationKind
 from orderflow_shared.publisher import EventPublisher
+
+if TYPE_CHECKING:
+    # Imported where a notifier is built and runs, not with this module: Powertools' idempotency
+    # utility loads boto3, and the handlers that import this module for its email model load boto3
+    # only with their first AWS client.
+    from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ _IDEMPOTENCY_KEY_PREFIX = "customer-email"
 
 
 def email_idempotency_config() -> IdempotencyConfig:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
     return IdempotencyConfig(
         event_key_jmespath="[order_id, category]",
         raise_on_no_idempotency_key=True,
@@ -117,6 +119,8 @@ class CustomerNotifier:
         persistence_store: BasePersistenceLayer,
         config: IdempotencyConfig,
     ) -> None:
+        from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
         self._mailer = mailer
         self._publisher = publisher
         self._sent_emails = sent_emails
@@ -144,6 +148,8 @@ class CustomerNotifier:
         return sent.message_id
 
     def _send_or_find(self, email: CustomerEmail) -> SentEmail:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
         try:
             return SentEmail.model_validate(self._send_once(email=email))
         except IdempotencyAlreadyInProgressError:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from orders.domain.order import START_PENDING
 from orders.domain.projection import StatusChange
-from orders.domain.status import OrderStatus
+from orders.domain.status import START_PENDING, OrderStatus
 
 # The sparse index over orders whose saga is not known to have started (see new_order_record).
 PENDING_START_INDEX = "PendingStartIndex"
@@ -52,6 +50,9 @@ class OrdersRepository:
     def pending_starts(self, created_before: str) -> list[str]:
         """Ids of the orders stored before ``created_before`` whose saga is not known to have started,
         oldest first."""
+        # boto3 is loaded with the first AWS client (orderflow_shared.aws), not with this module.
+        from boto3.dynamodb.conditions import Key
+
         order_ids: list[str] = []
         query: dict[str, Any] = {
             "IndexName": PENDING_START_INDEX,

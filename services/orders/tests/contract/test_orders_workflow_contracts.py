@@ -20,21 +20,21 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from orderflow_local import moto_compat
-from orderflow_shared.aws import client
-from orderflow_shared.contracts.base import Contract
-from orderflow_shared.contracts.orders import ConfirmationResult, InvoiceResult, PaymentResult
-from orderflow_shared.contracts.values import PricedLine, PricedOrder
-from orderflow_shared.registry.contract_checks import envelope_problems
-from orderflow_shared.registry.contract_runs import Catalogue, envelope_type
-from orderflow_shared.registry.schemas import JsonObject
-from orderflow_shared.testing import (
+from orderflow_devtools.registry.contract_checks import envelope_problems
+from orderflow_devtools.registry.contract_runs import Catalogue, envelope_type
+from orderflow_devtools.registry.schemas import JsonObject
+from orderflow_devtools.testing import (
     ACCOUNT,
     BUS_NAME,
     COMMANDS_BUS_NAME,
     PublishedEvents,
     forget_cached_clients,
 )
+from orderflow_local import moto_compat
+from orderflow_shared.aws import client
+from orderflow_shared.contracts.base import Contract
+from orderflow_shared.contracts.orders import ConfirmationResult, InvoiceResult, PaymentResult
+from orderflow_shared.contracts.values import PricedLine, PricedOrder
 from orders.domain.order import PlaceOrderRequest, new_order_id, workflow_input
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(60)]

@@ -12,14 +12,14 @@ import os
 
 import pytest
 
+from orderflow_devtools.registry.contract_pytest import consumer_tests
+from orderflow_devtools.registry.contract_runs import PutEventsCapture
+from orderflow_devtools.registry.contract_suite import ServiceContract
+from orderflow_devtools.registry.event_types import EventType
+from orderflow_devtools.registry.schemas import JsonObject
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, ProcessPayment, StockReserved
 from orderflow_shared.payment_tokens import seal_payment_token
-from orderflow_shared.registry.contract_pytest import consumer_tests
-from orderflow_shared.registry.contract_runs import PutEventsCapture
-from orderflow_shared.registry.contract_suite import ServiceContract
-from orderflow_shared.registry.event_types import EventType
-from orderflow_shared.registry.schemas import JsonObject
 
 pytestmark = pytest.mark.contract
 

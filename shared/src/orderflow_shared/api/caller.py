@@ -11,23 +11,36 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, UnauthorizedError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
 
 # The OpenAPI security requirement of every route behind the user pool authorizer.
 SECURITY_SCHEME = "cognitoUserPool"
 SIGNED_IN: list[dict[str, list[str]]] = [{SECURITY_SCHEME: []}]
-SECURITY_SCHEMES = {
-    SECURITY_SCHEME: HTTPBearer(
-        bearerFormat="JWT",
-        description=(
-            "An ID token of the orderflow user pool, as `Authorization: Bearer <token>` (locally: "
-            "`make -s token ROLE=operator` or `make -s token ROLE=customer CUSTOMER=<id> EMAIL=<address>`)"
-        ),
-    )
-}
+
+
+def security_schemes() -> dict[str, SecurityScheme]:
+    """The OpenAPI document's security schemes: the user pool's bearer tokens.
+
+    Made when a document is: Powertools' OpenAPI models take longer to import than anything else an
+    API function loads, and serving a request never needs them.
+    """
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {
+        SECURITY_SCHEME: HTTPBearer(
+            bearerFormat="JWT",
+            description=(
+                "An ID token of the orderflow user pool, as `Authorization: Bearer <token>` (locally: "
+                "`make -s token ROLE=operator` or "
+                "`make -s token ROLE=customer CUSTOMER=<id> EMAIL=<address>`)"
+            ),
+        )
+    }
 
 
 @dataclass(frozen=True)

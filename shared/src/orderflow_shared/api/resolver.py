@@ -18,7 +18,7 @@ declare) and 422 to one that is not UTF-8 (Powertools lets that escape as the fu
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -32,16 +32,27 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from pydantic import BaseModel, RootModel, ValidationError
 
-from orderflow_shared.api.caller import SECURITY_SCHEMES
+from orderflow_shared.api.caller import security_schemes
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 JSON_MEDIA_TYPE = "application/json"
 
 
-def json_api_resolver() -> APIGatewayRestResolver:
-    """An APIGatewayRestResolver with validation on, its request bodies checked by JsonObjectBodies,
-    whose document declares the user pool's bearer tokens (routes require them with SIGNED_IN)."""
-    app = APIGatewayRestResolver(enable_validation=True)
-    app.configure_openapi(security_schemes=dict(SECURITY_SCHEMES))
+class JsonApiResolver(APIGatewayRestResolver):
+    """An APIGatewayRestResolver whose document declares the user pool's bearer tokens (routes require
+    them with SIGNED_IN), unless told other security schemes."""
+
+    def get_openapi_schema(self, **options: Any) -> OpenAPI:
+        if not (options.get("security_schemes") or self.openapi_config.security_schemes):
+            options["security_schemes"] = security_schemes()
+        return super().get_openapi_schema(**options)
+
+
+def json_api_resolver() -> JsonApiResolver:
+    """A JsonApiResolver with validation on, its request bodies checked by JsonObjectBodies."""
+    app = JsonApiResolver(enable_validation=True)
     # Request validation is the first middleware of every route, ahead of any added with use(), so
     # the resolver's own instance is replaced. (Powertools leaves the middleware's __init__ untyped.)
     app._request_validation_middleware = JsonObjectBodies()  # type: ignore[no-untyped-call]

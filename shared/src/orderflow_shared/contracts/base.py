@@ -20,6 +20,9 @@ class Contract(BaseModel):
 
     Unknown fields are ignored so that a producer adding a field never breaks a consumer
     (a tolerant reader); removing or retyping one is a breaking change.
+
+    A model's validator is built when the model is first used, not when it is defined: every
+    function imports the whole catalogue, and each uses a few of its models.
     """
 
     model_config = ConfigDict(
@@ -27,6 +30,7 @@ class Contract(BaseModel):
         populate_by_name=True,
         extra="ignore",
         frozen=True,
+        defer_build=True,
     )
 
     def to_wire(self) -> dict[str, Any]:

@@ -14,8 +14,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -24,19 +22,14 @@ from inventory.etag import ETAG_PATTERN, IF_MATCH_PATTERN, etag, parse_if_match
 from inventory.handlers.wiring import TELEMETRY, stock_keeping
 from inventory.stock import StockLevel
 from inventory.stock_keeping import PreconditionFailedError, StockChangeContentionError
-from orderflow_shared.api import (
-    SIGNED_IN,
-    NotNullable,
-    api_responses,
-    caller_from,
-    error,
-    header,
-    json_answer,
-    json_api_resolver,
-)
+from orderflow_shared.api.caller import SIGNED_IN, caller_from
+from orderflow_shared.api.parameters import NotNullable
+from orderflow_shared.api.resolver import json_api_resolver
+from orderflow_shared.api.responses import api_responses, error, header, json_answer
 from orderflow_shared.contracts.values import CurrencyCode, MinorUnits, Sku
+from orderflow_shared.entry_points import api_handler
 
-logger, tracer = TELEMETRY.logger, TELEMETRY.tracer
+logger = TELEMETRY.logger
 
 app = json_api_resolver()
 
@@ -243,7 +236,4 @@ def _error_answer(status: HTTPStatus, message: str, current: StockLevel | None) 
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = api_handler(TELEMETRY, app)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inventory.handlers.wiring import TELEMETRY, inventory, publisher
 from inventory.stock import ordered_items
-from orderflow_shared.consumer import EventRouter
 from orderflow_shared.contracts import PaymentSucceeded, StockCommitted
 from orderflow_shared.contracts.inventory import StockMovementData
+from orderflow_shared.entry_points import events_handler
 
-logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
+metrics = TELEMETRY.metrics
 
 
 def commit_and_publish(event: PaymentSucceeded) -> None:
@@ -26,11 +23,4 @@ def commit_and_publish(event: PaymentSucceeded) -> None:
     metrics.add_metric(name="StockCommitted", unit=MetricUnit.Count, value=1)
 
 
-_router = EventRouter({PaymentSucceeded: commit_and_publish}, logger)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _router.handle(event, context)
+handler = events_handler(TELEMETRY, {PaymentSucceeded: commit_and_publish})

@@ -8,18 +8,15 @@ nothing is fenced, so a late ReserveStock cannot hold units for it any more.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inventory.handlers.wiring import TELEMETRY, inventory, publisher
 from inventory.stock import ordered_items
-from orderflow_shared.consumer import EventRouter
 from orderflow_shared.contracts import OrderFailed, OrderOutOfStock, OrderPaymentFailed, StockReleased
 from orderflow_shared.contracts.inventory import StockMovementData
+from orderflow_shared.entry_points import events_handler
 
-logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
+metrics = TELEMETRY.metrics
 
 
 def release_and_publish(event: OrderPaymentFailed | OrderOutOfStock | OrderFailed) -> None:
@@ -32,18 +29,11 @@ def release_and_publish(event: OrderPaymentFailed | OrderOutOfStock | OrderFaile
     metrics.add_metric(name="StockReleased", unit=MetricUnit.Count, value=1)
 
 
-_router = EventRouter(
+handler = events_handler(
+    TELEMETRY,
     {
         OrderPaymentFailed: release_and_publish,
         OrderOutOfStock: release_and_publish,
         OrderFailed: release_and_publish,
     },
-    logger,
 )
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _router.handle(event, context)

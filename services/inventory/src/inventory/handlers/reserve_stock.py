@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inventory.handlers.wiring import TELEMETRY, inventory, publisher
 from inventory.stock import OutOfStock
-from orderflow_shared.consumer import EventRouter, answer_command
+from orderflow_shared.consumer import answer_command
 from orderflow_shared.contracts import ReserveStock, StockReserved
 from orderflow_shared.contracts.values import PricedOrder
+from orderflow_shared.entry_points import events_handler
 
-logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
+metrics = TELEMETRY.metrics
 
 
 def reserve_and_publish(command: ReserveStock) -> PricedOrder:
@@ -29,11 +27,4 @@ def reserve_and_publish(command: ReserveStock) -> PricedOrder:
     return order
 
 
-_router = EventRouter({ReserveStock: answer_command(reserve_and_publish)}, logger)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _router.handle(event, context)
+handler = events_handler(TELEMETRY, {ReserveStock: answer_command(reserve_and_publish)})

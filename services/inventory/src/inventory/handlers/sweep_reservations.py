@@ -8,22 +8,21 @@ it would have; counts the reservations held past the saga's bound with no word, 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inventory.handlers.wiring import TELEMETRY, publisher, sweeper
 from inventory.reservation import ReservationState
 from inventory.service import Settlement
 from inventory.stock import ordered_items
-from orderflow_shared.consumer import RecordConsumer, UnroutableEventError
+from orderflow_shared.consumer import UnroutableEventError
 from orderflow_shared.contracts import Event, StockCommitted, StockReleased
 from orderflow_shared.contracts.inventory import StockMovementData
+from orderflow_shared.entry_points import records_handler
 
-logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 
 # What EventBridge sends for a ScheduleExpression rule: not an orderflow contract, so it is
 # checked here instead of being routed by EventRouter.
@@ -70,11 +69,4 @@ def _fact(settlement: Settlement) -> Event:
 
 # A failed tick is answered as a failed record (retried, then kept in the DLQ), not as an error of
 # the whole invocation: with one record per batch, Powertools would otherwise raise.
-_consumer = RecordConsumer(sweep, raise_on_entire_batch_failure=False)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _consumer.handle(event, context)
+handler = records_handler(TELEMETRY, sweep, raise_on_entire_batch_failure=False)

@@ -56,3 +56,7 @@ def sweeper() -> Sweeper:
 @functools.cache
 def publisher() -> EventPublisher:
     return EventPublisher()
+
+
+CACHED = (store, inventory, stock_keeping, sweeper, publisher)
+"""Every object above, for tests that build them afresh in each fake AWS."""

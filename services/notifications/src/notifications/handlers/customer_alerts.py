@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from notifications.emails import EmailContent, order_failed_email, out_of_stock_email, payment_failed_email
+from notifications.handlers.wiring import TELEMETRY, customer_notifier, send_within_invocation
 from notifications.notifier import CustomerEmail
-from notifications.runtime import IDEMPOTENCY_CONFIG, customer_notifier
-from orderflow_shared.consumer import EventRouter
 from orderflow_shared.contracts.notifications import NotificationKind
 from orderflow_shared.contracts.orders import (
     OrderFailed,
@@ -20,10 +16,9 @@ from orderflow_shared.contracts.orders import (
     OrderOutOfStock,
     OrderPaymentFailed,
 )
-from orderflow_shared.observability import telemetry
+from orderflow_shared.entry_points import events_handler
 
-tools = telemetry()
-logger, tracer, metrics = tools.logger, tools.tracer, tools.metrics
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 
 AlertEvent = OrderOutOfStock | OrderPaymentFailed | OrderFailed
 
@@ -41,21 +36,12 @@ def _alert(
     return send
 
 
-@functools.cache
-def _router() -> EventRouter:
-    return EventRouter(
-        {
-            OrderOutOfStock: _alert(NotificationKind.OUT_OF_STOCK, out_of_stock_email),
-            OrderPaymentFailed: _alert(NotificationKind.PAYMENT_FAILED, payment_failed_email),
-            OrderFailed: _alert(NotificationKind.FAILED, order_failed_email),
-        },
-        logger,
-    )
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY_CONFIG.register_lambda_context(context)
-    return _router().handle(event, context)
+handler = events_handler(
+    TELEMETRY,
+    {
+        OrderOutOfStock: _alert(NotificationKind.OUT_OF_STOCK, out_of_stock_email),
+        OrderPaymentFailed: _alert(NotificationKind.PAYMENT_FAILED, payment_failed_email),
+        OrderFailed: _alert(NotificationKind.FAILED, order_failed_email),
+    },
+    on_invocation=send_within_invocation,
+)

@@ -7,21 +7,16 @@ report of a second message for a key means a customer got the same email twice.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from notifications.runtime import sent_emails
+from notifications.handlers.wiring import TELEMETRY, sent_emails
 from notifications.sent_emails import Recorded
 from notifications.ses_events import EMAIL_SENT, SentEmailReport, UntaggedEmail, sent_email_report
-from orderflow_shared.consumer import RecordConsumer
-from orderflow_shared.observability import telemetry
+from orderflow_shared.entry_points import records_handler
 
-tools = telemetry()
-logger, tracer, metrics = tools.logger, tools.tracer, tools.metrics
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 
 
 def record_sent_email(email: SentEmailReport) -> None:
@@ -51,11 +46,4 @@ def _record_handler(record: SQSRecord) -> None:
     record_sent_email(email)
 
 
-_consumer = RecordConsumer(_record_handler)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _consumer.handle(event, context)
+handler = records_handler(TELEMETRY, _record_handler)

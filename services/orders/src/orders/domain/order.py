@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import email_validator
 from pydantic import ConfigDict, EmailStr, Field, field_validator
 
-from orderflow_shared.api import NotNullable
+from orderflow_shared.api.parameters import NotNullable
 from orderflow_shared.contracts.base import Contract
 from orderflow_shared.contracts.values import Customer, OrderItem, ShippingAddress
-from orders.domain.status import OrderStatus
+from orders.domain.status import START_PENDING, OrderStatus
 
 MAX_ORDER_LINES = 50
 
@@ -116,11 +116,6 @@ def order_id_for_retries(customer_id: str, idempotency_key: str) -> str:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# The value of ``startPending`` while an order's saga is not known to have started; the attribute
-# keys the sparse index the pending-start sweep reads, so it exists only on such orders.
-START_PENDING = "1"
 
 
 def new_order_record(

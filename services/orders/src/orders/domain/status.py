@@ -1,8 +1,13 @@
-"""Order statuses and the forward-only rule of the status projection."""
+"""Order statuses, the forward-only rule of the status projection, and the mark of an order whose saga
+is not known to have started."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+# The value of ``startPending`` while an order's saga is not known to have started; the attribute
+# keys the sparse index the pending-start sweep reads, so it exists only on such orders.
+START_PENDING = "1"
 
 
 class OrderStatus(StrEnum):

@@ -2,89 +2,42 @@
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Callable
 from http import HTTPStatus
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from orderflow_shared.api import (
-    SIGNED_IN,
-    NotNullable,
-    api_responses,
-    caller_from,
-    error,
-    header,
-    json_answer,
-    json_api_resolver,
-    redirect,
-)
-from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.observability import telemetry
-from orderflow_shared.payment_tokens import seal_payment_token
+from orderflow_shared.api.caller import SIGNED_IN, caller_from
+from orderflow_shared.api.parameters import NotNullable
+from orderflow_shared.api.resolver import json_api_resolver
+from orderflow_shared.api.responses import api_responses, error, header, json_answer, redirect
+from orderflow_shared.entry_points import api_handler
 from orders.domain.order import CustomerMismatch, OrderBody, OrderingCustomer, PlaceOrderRequest
-from orders.invoices import InvoiceDownloads
-from orders.repository import OrdersRepository
+from orders.handlers.wiring import (
+    TELEMETRY,
+    idempotency_config,
+    invoice_downloads,
+    once_per_retry_identity,
+    orders_service,
+)
 from orders.representation import OrderView
-from orders.service import OrdersService
-from orders.workflow import OrderWorkflow
 
-tel = telemetry()
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 app = json_api_resolver()
-service = OrdersService(
-    OrdersRepository(dynamodb_table(os.environ["ORDERS_TABLE"])),
-    OrderWorkflow(client("stepfunctions"), os.environ["STATE_MACHINE_ARN"]),
-    functools.partial(seal_payment_token, client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
-)
-invoice_downloads = InvoiceDownloads(
-    client("s3"), os.environ["INVOICES_BUCKET"], int(os.environ["INVOICE_DOWNLOAD_SECONDS"])
-)
-
-# A retried POST with the same Idempotency-Key returns the first answer for 24 h; reusing a key
-# for a different body is refused rather than silently answered with the other order.
-idempotency_config = IdempotencyConfig(
-    event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=24 * 3600
-)
-idempotency_store = DynamoDBPersistenceLayer(
-    table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=client("dynamodb")
-)
 
 OrderId = Annotated[str, Path(min_length=1, max_length=80)]
 IdempotencyKey = Annotated[
     str | None, NotNullable(), Header(alias="Idempotency-Key", min_length=1, max_length=255)
 ]
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _idempotent_per_retry_identity(function: F) -> F:
-    """Powertools' (untyped) idempotent_function; the function it returns keeps the signature."""
-    idempotent: F = idempotent_function(
-        function,
-        data_keyword_argument="retry_identity",
-        config=idempotency_config,
-        persistence_store=idempotency_store,
-    )
-    return idempotent
-
-
-@_idempotent_per_retry_identity
 def place_order_once(retry_identity: dict[str, Any], request: PlaceOrderRequest, key: str) -> dict[str, Any]:
-    return service.place_order(request, idempotency_key=key)
+    """Run once per ``retry_identity`` (the caller and the Idempotency-Key); the idempotency records
+    are keyed by this function's module and name, so renaming either forgets the retries in flight."""
+    return orders_service().place_order(request, idempotency_key=key)
 
 
 @app.post(
@@ -112,23 +65,13 @@ def create_order(
     body: Annotated[OrderBody, Body()], idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
     order = _placed_by_caller(body)
-    try:
-        if idempotency_key is None:
-            view = service.place_order(order)
-        else:
-            identity = {"key": f"{order.customer.id}:{idempotency_key}", "body": order.to_wire()}
-            view = place_order_once(retry_identity=identity, request=order, key=idempotency_key)
-    except IdempotencyValidationError as error:
-        raise ServiceError(
-            HTTPStatus.UNPROCESSABLE_ENTITY, "Idempotency-Key was already used with a different request"
-        ) from error
-    except IdempotencyAlreadyInProgressError as error:
-        raise ServiceError(
-            HTTPStatus.CONFLICT, "a request with this Idempotency-Key is in progress"
-        ) from error
-    tel.logger.set_correlation_id(view["orderId"])
-    tel.logger.info("order received", extra={"order_id": view["orderId"]})
-    tel.metrics.add_metric(name="OrdersReceived", unit="Count", value=1)
+    if idempotency_key is None:
+        view = orders_service().place_order(order)
+    else:
+        view = _placed_once(order, idempotency_key)
+    logger.set_correlation_id(view["orderId"])
+    logger.info("order received", extra={"order_id": view["orderId"]})
+    metrics.add_metric(name="OrdersReceived", unit="Count", value=1)
     return Response(
         status_code=HTTPStatus.CREATED,
         content_type="application/json",
@@ -178,15 +121,40 @@ def get_order_invoice(order_id: OrderId) -> Response[None]:
         raise NotFoundError(f"order {order_id} has no invoice yet")
     return Response(
         status_code=HTTPStatus.FOUND,
-        headers={"Location": invoice_downloads.url(order_id), "Cache-Control": "no-store"},
+        headers={"Location": invoice_downloads().url(order_id), "Cache-Control": "no-store"},
     )
+
+
+def _placed_once(order: PlaceOrderRequest, idempotency_key: str) -> dict[str, Any]:
+    """The order placed once per caller and Idempotency-Key: a retry is answered with the first view."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    # A placement interrupted by a timeout then blocks its retries only until this invocation's
+    # deadline, not for the whole record lifetime.
+    idempotency_config().register_lambda_context(app.lambda_context)
+    identity = {"key": f"{order.customer.id}:{idempotency_key}", "body": order.to_wire()}
+    try:
+        return once_per_retry_identity(place_order_once)(
+            retry_identity=identity, request=order, key=idempotency_key
+        )
+    except IdempotencyValidationError as error:
+        raise ServiceError(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "Idempotency-Key was already used with a different request"
+        ) from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise ServiceError(
+            HTTPStatus.CONFLICT, "a request with this Idempotency-Key is in progress"
+        ) from error
 
 
 def _readable_order(order_id: str) -> dict[str, Any]:
     """The order as the caller may see it: their own, or any if they are an operator."""
-    tel.logger.set_correlation_id(order_id)
+    logger.set_correlation_id(order_id)
     caller = caller_from(app.current_event)
-    view = service.get_order(order_id)
+    view = orders_service().get_order(order_id)
     # Another customer's order is answered exactly like one that does not exist.
     if view is None or not (caller.is_operator or view["customerId"] == caller.username):
         raise NotFoundError(f"order {order_id} not found")
@@ -206,9 +174,4 @@ def _placed_by_caller(body: OrderBody) -> PlaceOrderRequest:
         raise ForbiddenError(str(mismatch)) from mismatch
 
 
-@tel.logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tel.tracer.capture_lambda_handler
-@tel.metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency_config.register_lambda_context(context)
-    return app.resolve(event, context)
+handler = api_handler(TELEMETRY, app)

@@ -8,26 +8,17 @@ duplicated, late or reordered event (e.g. one from before a redrive) changes not
 
 from __future__ import annotations
 
-import functools
-import os
-from typing import Any
-
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.consumer import RecordConsumer
 from orderflow_shared.contracts import OrderFailed
-from orderflow_shared.observability import telemetry
-from orderflow_shared.publisher import EventPublisher
+from orderflow_shared.entry_points import records_handler
 from orders.domain.saga_outcome import Verdict
-from orders.repository import OrdersRepository
-from orders.workflow import OrderWorkflow
+from orders.handlers.wiring import TELEMETRY, publisher, repository, workflow
 
-tel = telemetry()
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 STATUS_CHANGE = ("aws.states", "Step Functions Execution Status Change")
 
 
@@ -39,42 +30,27 @@ class ExecutionStatusChange(BaseModel):
     status: str
 
 
-@functools.cache
-def workflow() -> OrderWorkflow:
-    return OrderWorkflow(client("stepfunctions"), os.environ["STATE_MACHINE_ARN"])
-
-
-@functools.cache
-def repository() -> OrdersRepository:
-    return OrdersRepository(dynamodb_table(os.environ["ORDERS_TABLE"]))
-
-
-@functools.cache
-def publisher() -> EventPublisher:
-    return EventPublisher()
-
-
 def settle_stopped_execution(change: ExecutionStatusChange) -> Verdict:
     if change.state_machine_arn != workflow().state_machine_arn:
         # The rule filters on our state machine; anything else is a misrouted event, not ours to act on.
         raise ValueError(f"status change of another state machine: {change.state_machine_arn}")
     stopped = workflow().stopped_execution(change.execution_arn)
-    tel.logger.set_correlation_id(stopped.order_id)
+    logger.set_correlation_id(stopped.order_id)
     verdict = stopped.verdict()
     if verdict is Verdict.STALL:
         stalled = stopped.stall()
         if repository().mark_stalled(stopped.order_id, stalled):
-            tel.logger.error("order stalled after payment; redrive it", extra={"stalled": stalled})
-            tel.metrics.add_metric(name="OrdersStalled", unit=MetricUnit.Count, value=1)
+            logger.error("order stalled after payment; redrive it", extra={"stalled": stalled})
+            metrics.add_metric(name="OrdersStalled", unit=MetricUnit.Count, value=1)
     elif verdict is Verdict.FAIL:
-        tel.logger.error(
+        logger.error(
             "order saga stopped before it could finish; compensating",
             extra={"status": stopped.status, "error": stopped.error, "state": stopped.failed_state},
         )
         publisher().publish(OrderFailed.create(stopped.order_id, stopped.failure()))
-        tel.metrics.add_metric(name="OrdersFailedUnexpectedly", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="OrdersFailedUnexpectedly", unit=MetricUnit.Count, value=1)
     else:
-        tel.logger.info(
+        logger.info(
             "execution needs nothing from us", extra={"status": stopped.status, "error": stopped.error}
         )
     return verdict
@@ -87,11 +63,4 @@ def _record_handler(record: SQSRecord) -> None:
     settle_stopped_execution(ExecutionStatusChange.model_validate(envelope.detail))
 
 
-_consumer = RecordConsumer(_record_handler)
-
-
-@tel.logger.inject_lambda_context(clear_state=True)
-@tel.tracer.capture_lambda_handler
-@tel.metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _consumer.handle(event, context)
+handler = records_handler(TELEMETRY, _record_handler)

@@ -7,7 +7,6 @@ starts it. Starting an execution that exists already changes nothing (it is name
 
 from __future__ import annotations
 
-import functools
 import os
 from datetime import timedelta
 from typing import Any
@@ -15,33 +14,22 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.observability import telemetry
-from orders.repository import OrdersRepository
-from orders.service import OrdersService
-from orders.workflow import OrderWorkflow
+from orderflow_shared.entry_points import lambda_handler
+from orders.handlers.wiring import TELEMETRY, pending_starts
 
-tel = telemetry()
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 
 
-@functools.cache
-def service() -> OrdersService:
-    return OrdersService(
-        OrdersRepository(dynamodb_table(os.environ["ORDERS_TABLE"])),
-        OrderWorkflow(client("stepfunctions"), os.environ["STATE_MACHINE_ARN"]),
-    )
-
-
-@tel.logger.inject_lambda_context(clear_state=True)
-@tel.tracer.capture_lambda_handler
-@tel.metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def start_pending_sagas(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Every tick asks for the whole sweep, so a batch of ticks gets one. A failed sweep fails the
     # batch: its ticks come back (and, should it keep failing, wait in the DLQ for an operator).
-    started = service().start_pending_sagas(
+    started = pending_starts().start_pending_sagas(
         grace=timedelta(seconds=float(os.environ["PENDING_START_GRACE_SECONDS"]))
     )
     if started:
-        tel.logger.warning("started sagas the API could not start", extra={"started": started})
-        tel.metrics.add_metric(name="SagasStartedBySweep", unit=MetricUnit.Count, value=started)
+        logger.warning("started sagas the API could not start", extra={"started": started})
+        metrics.add_metric(name="SagasStartedBySweep", unit=MetricUnit.Count, value=started)
     return {"batchItemFailures": []}
+
+
+handler = lambda_handler(TELEMETRY, start_pending_sagas)

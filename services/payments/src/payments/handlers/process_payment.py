@@ -5,20 +5,18 @@ Rule (orderflow.orders / ProcessPayment) -> ProcessPaymentQueue -> this function
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow_shared.consumer import EventRouter, answer_command
+from orderflow_shared.consumer import answer_command
 from orderflow_shared.contracts import ProcessPayment
 from orderflow_shared.contracts.orders import PaymentResult
+from orderflow_shared.entry_points import events_handler
 from orderflow_shared.task_token import TaskFailure, TaskReply
 from payments.errors import ChargeInProgress, PricedReservationNotSeen
 from payments.handlers.wiring import TELEMETRY, ledger, payment_processor, payment_reconciler
 from payments.model import PaymentStatus
 
-logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 
 replies = TaskReply()
 
@@ -57,11 +55,4 @@ def refund_if_cancelled(order_id: str) -> None:
         payment_reconciler().reconcile(record)
 
 
-router = EventRouter({ProcessPayment: on_process_payment}, logger)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return router.handle(event, context)
+handler = events_handler(TELEMETRY, {ProcessPayment: on_process_payment})

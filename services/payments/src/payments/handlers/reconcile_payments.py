@@ -7,17 +7,16 @@ the outcome is certain. Also picks up fences whose refunds did not complete.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow_shared.consumer import RecordConsumer, UnroutableEventError
+from orderflow_shared.consumer import UnroutableEventError
+from orderflow_shared.entry_points import records_handler
 from payments.handlers.wiring import TELEMETRY, payment_reconciler
 
-logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 
 # What EventBridge sends for a ScheduleExpression rule: not an orderflow contract, so it is
 # checked here instead of being routed by EventRouter.
@@ -57,11 +56,4 @@ def reconcile(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise ReconcileIncompleteError(f"{len(run.failed)} payment(s) could not be reconciled: {run.failed}")
 
 
-_consumer = RecordConsumer(reconcile)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _consumer.handle(event, context)
+handler = records_handler(TELEMETRY, reconcile)

@@ -7,16 +7,13 @@ refund are idempotent, and PaymentRefunded is published once per refunded charge
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow_shared.consumer import EventRouter
 from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed
+from orderflow_shared.entry_points import events_handler
 from payments.handlers.wiring import TELEMETRY, payment_reconciler
 
-logger, tracer, metrics = TELEMETRY.logger, TELEMETRY.tracer, TELEMETRY.metrics
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 
 
 def on_order_failed(event: OrderPaymentFailed | OrderFailed) -> None:
@@ -26,11 +23,4 @@ def on_order_failed(event: OrderPaymentFailed | OrderFailed) -> None:
         logger.info("a charge attempt's outcome is not known yet; the reconciler will search again")
 
 
-router = EventRouter({OrderPaymentFailed: on_order_failed, OrderFailed: on_order_failed}, logger)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return router.handle(event, context)
+handler = events_handler(TELEMETRY, {OrderPaymentFailed: on_order_failed, OrderFailed: on_order_failed})

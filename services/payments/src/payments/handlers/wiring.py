@@ -1,28 +1,29 @@
 """What every payments handler shares: its telemetry and the objects kept for the container's life.
 
 Names and settings come from the environment that template.yaml sets; the objects are built on
-first use, so importing a handler needs no AWS configuration. The provider's API key is read from
-Secrets Manager (``PAYMENT_PROVIDER_SECRET_NAME``) and cached for a few minutes, so a key an
-operator rotates is picked up without a deploy.
+first use, so importing a handler needs no AWS configuration, and each is imported when it is first
+built, so a function loads only what it calls (recording a priced reservation needs no provider
+client). The provider's API key is read from Secrets Manager (``PAYMENT_PROVIDER_SECRET_NAME``) and
+cached for a few minutes, so a key an operator rotates is picked up without a deploy.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-
-from aws_lambda_powertools.utilities import parameters
+from typing import TYPE_CHECKING
 
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.observability import telemetry
-from orderflow_shared.payment_tokens import open_payment_token
 from orderflow_shared.publisher import EventPublisher
-from payments.ledger import DynamoDbPaymentLedger
-from payments.processing import PaymentProcessor
-from payments.provider import PaymentProviderClient, timeout_from
-from payments.reconciliation import PaymentReconciler, ReconcileTiming
-from payments.reservations import DynamoDbPricedReservations
-from payments.verification import ProcessPaymentVerifier
+
+if TYPE_CHECKING:
+    from payments.ledger import DynamoDbPaymentLedger
+    from payments.processing import PaymentProcessor
+    from payments.provider import PaymentProviderClient
+    from payments.reconciliation import PaymentReconciler
+    from payments.reservations import DynamoDbPricedReservations
+    from payments.verification import ProcessPaymentVerifier
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -32,6 +33,8 @@ TELEMETRY = telemetry()
 
 
 def provider_api_key() -> str:
+    from aws_lambda_powertools.utilities import parameters
+
     secret = parameters.get_secret(os.environ["PAYMENT_PROVIDER_SECRET_NAME"], max_age=SECRET_MAX_AGE_SECONDS)
     key = secret.strip() if isinstance(secret, str) else ""
     if not key:
@@ -41,11 +44,15 @@ def provider_api_key() -> str:
 
 @functools.cache
 def ledger() -> DynamoDbPaymentLedger:
+    from payments.ledger import DynamoDbPaymentLedger
+
     return DynamoDbPaymentLedger(dynamodb_table(os.environ["PAYMENTS_TABLE"]))
 
 
 @functools.cache
 def provider() -> PaymentProviderClient:
+    from payments.provider import PaymentProviderClient, timeout_from
+
     return PaymentProviderClient(
         os.environ["PAYMENT_PROVIDER_URL"], api_key=provider_api_key, timeout=timeout_from(os.environ)
     )
@@ -58,6 +65,8 @@ def publisher() -> EventPublisher:
 
 @functools.cache
 def payment_reconciler() -> PaymentReconciler:
+    from payments.reconciliation import PaymentReconciler, ReconcileTiming
+
     return PaymentReconciler(
         ledger(), provider(), publisher().publish, timing=ReconcileTiming.from_env(os.environ)
     )
@@ -65,11 +74,16 @@ def payment_reconciler() -> PaymentReconciler:
 
 @functools.cache
 def priced_reservations() -> DynamoDbPricedReservations:
+    from payments.reservations import DynamoDbPricedReservations
+
     return DynamoDbPricedReservations(dynamodb_table(os.environ["PRICED_RESERVATIONS_TABLE"]))
 
 
 @functools.cache
 def verifier() -> ProcessPaymentVerifier:
+    from orderflow_shared.payment_tokens import open_payment_token
+    from payments.verification import ProcessPaymentVerifier
+
     return ProcessPaymentVerifier(
         priced_reservations(),
         functools.partial(open_payment_token, client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
@@ -79,6 +93,8 @@ def verifier() -> ProcessPaymentVerifier:
 
 @functools.cache
 def payment_processor() -> PaymentProcessor:
+    from payments.processing import PaymentProcessor
+
     return PaymentProcessor(
         ledger(), provider(), publisher().publish, payment_reconciler().reconcile, verifier().verify
     )

@@ -1,0 +1,164 @@
+"""The benchmark's figures as text, as ratios to the floor, and as a latency-vs-concurrency plot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from orderflow_local.bench.cost import (
+    PriceTable,
+    RunCounts,
+    RunTally,
+    fill_unmeasured,
+    render_table,
+    source_design_operations,
+)
+from orderflow_local.bench.runner import Level
+
+
+def ratios(ours: Sequence[Level], floor: Sequence[Level]) -> list[dict[str, float]]:
+    """At each concurrency: orderflow's throughput over the floor's, and its p50 over the floor's."""
+    by_concurrency = {level.concurrency: level for level in floor}
+    rows = []
+    for level in ours:
+        other = by_concurrency.get(level.concurrency)
+        if other is None:
+            continue
+        rows.append(
+            {
+                "concurrency": level.concurrency,
+                "throughput": round(level.throughput / other.throughput, 3) if other.throughput else 0.0,
+                "p50": round(level.client_latency.p50 / other.client_latency.p50, 3),
+            }
+        )
+    return rows
+
+
+def text(document: dict[str, Any]) -> str:
+    lines = [f"# make bench, {document['machine']['date']} ({document['machine']['cpus']} CPUs)", ""]
+    lines += _throughput_table(document)
+    for system in ("orderflow", "floor"):
+        for level in document[system]:
+            lines += ["", f"## {system} at concurrency {level['concurrency']}"]
+            lines.append(f"statuses: {level['statuses']}")
+            history = level["historyLatencySeconds"]
+            lines.append(f"history latency p50/p95/p99 (s): {_three(history)}")
+            if level["stageMedianSeconds"]:
+                stages = ", ".join(
+                    f"{stage} {value:.2f}" for stage, value in level["stageMedianSeconds"].items()
+                )
+                lines.append(f"stage medians (s): {stages}")
+            cpu = ", ".join(f"{name} {value:.3f}" for name, value in level["cpuSecondsPerItem"].items())
+            lines.append(f"CPU-s per item: {cpu}")
+            calls = level["awsCallsPerItem"]
+            lines.append(f"AWS calls per item: {sum(calls.values()):.1f}")
+            lines += [
+                f"  {name}: {value:.2f}" for name, value in sorted(calls.items(), key=lambda item: -item[1])
+            ]
+            for key in ("apiRequestsPerItem", "invocationsPerItem"):
+                if key in level:
+                    lines.append(f"{key}: {level[key]}")
+    lines += ["", "## Handler module imports (median ms, fresh interpreter)"]
+    lines += [
+        f"  {module}: {ms:.0f}"
+        for module, ms in sorted(document["handlerImportMs"].items(), key=lambda i: -i[1])
+    ]
+    if document.get("cost"):
+        lines += ["", document["cost"]["table"]]
+    return "\n".join(lines)
+
+
+def _throughput_table(document: dict[str, Any]) -> list[str]:
+    floor = {level["concurrency"]: level for level in document["floor"]}
+    ratios_by_concurrency = {row["concurrency"]: row for row in document["ratioToFloor"]}
+    lines = [
+        "| concurrency | orderflow orders/s | floor executions/s | throughput ratio "
+        "| orderflow p50 / p95 / p99 (s) | floor p50 (s) | p50 ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for level in document["orderflow"]:
+        concurrency = level["concurrency"]
+        other = floor.get(concurrency)
+        ratio = ratios_by_concurrency.get(concurrency, {})
+        latency = level["clientLatencySeconds"]
+        nan = float("nan")
+        floor_throughput = other["throughputPerSecond"] if other else nan
+        floor_p50 = other["clientLatencySeconds"]["p50"] if other else nan
+        lines.append(
+            f"| {concurrency} | {level['throughputPerSecond']:.2f} | {floor_throughput:.2f} "
+            f"| {ratio.get('throughput', nan):.2f} | {_three(latency)} | {floor_p50:.2f} "
+            f"| {ratio.get('p50', nan):.2f} |"
+        )
+    return lines
+
+
+def _three(percentiles: dict[str, float]) -> str:
+    return f"{percentiles['p50']:.2f} / {percentiles['p95']:.2f} / {percentiles['p99']:.2f}"
+
+
+def plot(ours: Sequence[Level], floor: Sequence[Level], path: Path) -> None:
+    # Imported here: plotting is the last step of a run, and matplotlib is slow to import.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency, throughput) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, levels, style in (("orderflow", ours, "o-"), ("floor", floor, "s--")):
+        concurrency = [level.concurrency for level in levels]
+        latency.plot(concurrency, [level.client_latency.p50 for level in levels], style, label=f"{name} p50")
+        latency.plot(
+            concurrency, [level.client_latency.p99 for level in levels], style, alpha=0.5, label=f"{name} p99"
+        )
+        throughput.plot(concurrency, [level.throughput for level in levels], style, label=name)
+    latency.set(xlabel="concurrent clients", ylabel="POST to final status seen (s)", title="Latency")
+    throughput.set(xlabel="concurrent clients", ylabel="completed per second", title="Throughput")
+    for axes in (latency, throughput):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def run_counts(usage: dict[str, Any]) -> RunTally:
+    """The cost phase's counts (``runner.run_cost_phase``) as the cost model takes them.
+
+    Empty receives are left out: their number follows how long the local pollers wait (1 s), while
+    Lambda's pollers on AWS long-poll for 20 s whatever the orders, a monthly cost, not an order's.
+    The API is served by a web ACL: every API request is also a WAF request.
+    """
+    calls = usage["calls"]
+    total = RunCounts(orders=usage["orders"])
+    total.add_aws_calls(calls["calls"], empty_receives=calls["emptyReceives"])
+    total.sqs_empty_receives = 0
+    total.put_events_entries = calls["putEventsEntries"]
+    total.dynamodb_read_units = calls["readUnits"]
+    total.dynamodb_write_units = calls["writeUnits"]
+    total.states_entered = sum(sum(entered) for entered in usage["statesEnteredByOutcome"].values())
+    total.api_requests = total.waf_requests = sum(usage["apiRequests"].values())
+    for name, invoked in usage["invocations"].items():
+        if invoked["count"]:
+            # "stack.LogicalId": the model names functions by their logical id.
+            function = name.rsplit(".", 1)[-1]
+            total.record_invocations(function, invoked["count"], invoked["durationMs"], invoked["memoryMb"])
+    by_outcome = {
+        outcome: RunCounts(orders=len(entered), states_entered=sum(entered))
+        for outcome, entered in usage["statesEnteredByOutcome"].items()
+    }
+    return RunTally(total, by_outcome)
+
+
+def cost(usage: dict[str, Any]) -> dict[str, Any]:
+    """orderflow's cost per million completed orders from the cost phase, beside the source design's."""
+    table = PriceTable.load()
+    operations = fill_unmeasured(run_counts(usage).per_completed_order())
+    ours = table.price(operations)
+    source = table.price(source_design_operations(operations), design="source design")
+    return {
+        "orderflow": ours.to_json(),
+        "sourceDesign": source.to_json(),
+        "table": render_table(ours, source),
+    }

@@ -1,0 +1,96 @@
+"""The local AWS in a process of its own: it serves moto (with the fixes) and counts what it served."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from orderflow_local.aws_server import CallCounts, LocalAwsServer
+from orderflow_local.launcher import free_port
+from orderflow_local.settings import local_client
+
+pytestmark = [pytest.mark.enable_socket, pytest.mark.timeout(120)]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalAwsServer]:
+    aws = LocalAwsServer("127.0.0.1", free_port())
+    aws.start()
+    yield aws
+    aws.stop()
+
+
+def test_it_serves_moto_from_another_process_with_execution_switched_on(server: LocalAwsServer) -> None:
+    sfn = local_client("stepfunctions", server.endpoint)
+    machine = sfn.create_state_machine(
+        name="pass",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/r",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name="e-1")["executionArn"]
+
+    deadline = time.monotonic() + 10
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+    assert server.pid is not None
+    assert server.pid != os.getpid()
+
+
+def test_it_counts_calls_by_api_with_what_a_bill_is_made_of(server: LocalAwsServer) -> None:
+    sqs = local_client("sqs", server.endpoint)
+    events = local_client("events", server.endpoint)
+    dynamodb = local_client("dynamodb", server.endpoint)
+    queue_url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    dynamodb.create_table(
+        TableName="counted",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    before = server.call_counts()
+
+    sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)  # empty
+    sqs.send_message(QueueUrl=queue_url, MessageBody="x")
+    sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)  # one message
+    entries = [{"Source": "t", "DetailType": "D", "Detail": "{}"} for _ in range(3)]
+    events.put_events(Entries=entries)
+    dynamodb.put_item(TableName="counted", Item={"pk": {"S": "a"}, "blob": {"S": "x" * 1500}})
+    dynamodb.get_item(TableName="counted", Key={"pk": {"S": "a"}})
+    dynamodb.get_item(TableName="counted", Key={"pk": {"S": "a"}}, ConsistentRead=True)
+    counted = server.call_counts() - before
+
+    assert counted.calls == Counter(
+        {
+            "sqs:ReceiveMessage": 2,
+            "sqs:SendMessage": 1,
+            "events:PutEvents": 1,
+            "dynamodb:PutItem": 1,
+            "dynamodb:GetItem": 2,
+        }
+    )
+    assert counted.empty_receives == 1
+    assert counted.put_events_entries == 3
+    # A 1.5 KB item: two write units; an eventually consistent read half a unit, a strong one one.
+    assert counted.write_units == 2.0
+    assert counted.read_units == 1.5
+
+
+def test_counts_subtract_to_the_calls_between_two_readings() -> None:
+    earlier = CallCounts(Counter({"sqs:SendMessage": 2}), put_events_entries=1, read_units=0.5)
+    later = CallCounts(
+        Counter({"sqs:SendMessage": 5, "events:PutEvents": 1}), put_events_entries=4, read_units=2.0
+    )
+
+    between = later - earlier
+
+    assert between.calls == Counter({"sqs:SendMessage": 3, "events:PutEvents": 1})
+    assert (between.put_events_entries, between.read_units) == (3, 1.5)
+    assert CallCounts.from_json(between.to_json()) == between
