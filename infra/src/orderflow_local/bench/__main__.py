@@ -3,7 +3,8 @@
     make bench                       # 200 orders at concurrency 1, 5 and 20, then the floor
     make bench ORDERS=50 LEVELS=1,5  # a quicker look
 
-Writes ``docs/figures/bench.json`` and ``docs/figures/bench-latency.png`` (``--out-dir`` elsewhere).
+Writes ``docs/figures/bench.json``, ``bench.md`` (what it prints) and ``bench-latency.png``
+(``--out-dir`` elsewhere).
 Exit status 1 when an order did not complete or a handler module imports in 300 ms or more.
 """
 
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(args.out_dir / "bench.json", document)
     report.plot(ours, floor, args.out_dir / "bench-latency.png")
-    print(report.text(document))
+    summary = report.text(document)
+    (args.out_dir / "bench.md").write_text(summary + "\n")
+    print(summary)
     incomplete = sum(level.items - level.completed for level in ours)
     slow = {module: ms for module, ms in imports.items() if ms >= COLD_START_LIMIT_MS}
     if incomplete:
