@@ -120,6 +120,10 @@ class LocalSystem:
             "notPolling": not_polling,
         }
 
+    def _instances(self, name: str) -> list[LocalFunction]:
+        """Every process of the function ``name`` ("stack.LogicalId")."""
+        return [self.functions[name], *self.scale_out.get(name, [])]
+
     def _runtime_stats(self, method: str, path: str, query: Mapping[str, list[str]]) -> JsonResponse:
         """What a benchmark reads about the runtime itself: its processes, invocations and API requests."""
         if method != "GET":
@@ -132,14 +136,14 @@ class LocalSystem:
                     "runtime": os.getpid(),
                     **{
                         f"function:{name}" + (f"#{n}" if n else ""): instance.pid
-                        for name, function in self.functions.items()
-                        for n, instance in enumerate([function, *self.scale_out.get(name, [])])
+                        for name in self.functions
+                        for n, instance in enumerate(self._instances(name))
                     },
                 },
                 "invocations": {
                     name: {
-                        "count": sum(i.invocations for i in [function, *self.scale_out.get(name, [])]),
-                        "durationMs": sum(i.duration_ms for i in [function, *self.scale_out.get(name, [])]),
+                        "count": sum(instance.invocations for instance in self._instances(name)),
+                        "durationMs": sum(instance.duration_ms for instance in self._instances(name)),
                         "memoryMb": function.spec.memory,
                     }
                     for name, function in self.functions.items()

@@ -102,10 +102,11 @@ def drive_orders(
     remaining = itertools.count()
     samples: list[OrderSample] = []
     lock = threading.Lock()
+    watcher = ExecutionWatcher.of(stack) if watch_execution else None
 
     def client(identity: Identity, rng: random.Random) -> None:
         while next(remaining) < orders:
-            sample = place_and_wait(stack, identity, _order_body(identity, skus, rng), watch_execution)
+            sample = place_and_wait(stack, identity, _order_body(identity, skus, rng), watcher)
             with lock:
                 samples.append(sample)
 
@@ -120,7 +121,7 @@ def drive_orders(
 
 
 def place_and_wait(
-    stack: LocalStack, identity: Identity, body: dict[str, Any], watch_execution: bool = False
+    stack: LocalStack, identity: Identity, body: dict[str, Any], watcher: ExecutionWatcher | None = None
 ) -> OrderSample:
     headers = stack.signed_in(identity)
     posted = time.monotonic()
@@ -129,8 +130,8 @@ def place_and_wait(
         raise RuntimeError(f"POST /orders answered {response.status}: {response.body!r}")
     order_id = str(response.json()["orderId"])
     deadline = posted + ORDER_PATIENCE_SECONDS
-    if watch_execution:
-        _wait_for_execution(stack, order_id, deadline)
+    if watcher is not None:
+        watcher.wait(order_id, deadline)
     while time.monotonic() < deadline:
         view = http("GET", f"{stack.api_url}/orders/{order_id}", headers=headers)
         if view.status == 200 and (order := view.json())["status"] in FINAL_STATUSES:
@@ -140,17 +141,28 @@ def place_and_wait(
     raise TimeoutError(f"order {order_id} did not finish within {ORDER_PATIENCE_SECONDS} s")
 
 
-def _wait_for_execution(stack: LocalStack, order_id: str, deadline: float) -> None:
-    sfn = stack.client("stepfunctions")
-    arn = execution_arn(order_saga_arn(sfn), order_id)
-    while time.monotonic() < deadline:
-        try:
-            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-                return
-        except sfn.exceptions.ExecutionDoesNotExist:
-            pass  # the saga starts just after the order is written
-        time.sleep(POLL_INTERVAL_SECONDS)
-    raise TimeoutError(f"order {order_id}'s execution did not end within {ORDER_PATIENCE_SECONDS} s")
+@dataclass(frozen=True)
+class ExecutionWatcher:
+    """Waits for an order's execution to end, as an operator would (one client, one saga lookup)."""
+
+    sfn: Any
+    saga_arn: str
+
+    @classmethod
+    def of(cls, stack: LocalStack) -> ExecutionWatcher:
+        sfn = stack.client("stepfunctions")
+        return cls(sfn, order_saga_arn(sfn))
+
+    def wait(self, order_id: str, deadline: float) -> None:
+        arn = execution_arn(self.saga_arn, order_id)
+        while time.monotonic() < deadline:
+            try:
+                if self.sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+                    return
+            except self.sfn.exceptions.ExecutionDoesNotExist:
+                pass  # the saga starts just after the order is written
+            time.sleep(POLL_INTERVAL_SECONDS)
+        raise TimeoutError(f"order {order_id}'s execution did not end within {ORDER_PATIENCE_SECONDS} s")
 
 
 def _order_body(identity: Identity, skus: Sequence[str], rng: random.Random) -> dict[str, Any]:

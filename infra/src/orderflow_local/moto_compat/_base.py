@@ -83,7 +83,7 @@ class Fix(abc.ABC):
         return f"<{self.name} applied={self.applied}>"
 
 
-def _original(owner: type, attribute: str) -> Callable[..., Any]:
+def _original(owner: type | ModuleType, attribute: str) -> Callable[..., Any]:
     # Read before patching; every Fix patches a distinct attribute, so this is always moto's own.
     function: Callable[..., Any] = owner.__dict__[attribute]
     return function

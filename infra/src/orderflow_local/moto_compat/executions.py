@@ -329,9 +329,8 @@ class RedriveExecution(Fix):
     history so far. Tokens of the failed run are answered ``InvalidToken`` afterwards (AWS:
     ``TaskTimedOut``); consumers treat both as "task already closed".
 
-    moto records an execution timeout in the history only when the state that was running
-    returns (for a task waiting on its token, when its own wait ends); a redrive of a TIMED_OUT
-    execution adds the missing ``ExecutionTimedOut`` before ``ExecutionRedriven``.
+    A redrive of a TIMED_OUT execution follows its ``ExecutionTimedOut``, which
+    ``ExecutionTimeoutRecordedAtOnce`` wrote when it timed out.
 
     Not covered: a failed Parallel or Map state is run again whole (AWS re-runs only the failed
     branches or iterations), the state machine's TimeoutSeconds counts afresh from the redrive,
@@ -474,29 +473,10 @@ class _ResumingWorker(ExecutionWorker):
         self.env = self._resumed_environment(
             previous.event_manager, history, state_input, redrive_count, redrive_date
         )
-        self._record_redrive(execution, history, redrive_count, redrive_date)
+        self._record_redrive(redrive_count)
 
-    def _record_redrive(
-        self,
-        execution: Execution,
-        history: list[HistoryEvent],
-        redrive_count: int,
-        redrive_date: datetime.datetime,
-    ) -> None:
+    def _record_redrive(self, redrive_count: int) -> None:
         assert self.env is not None
-        if execution.exec_status == ExecutionStatus.TIMED_OUT and not _ends_with(
-            history, HistoryEventType.ExecutionTimedOut
-        ):
-            # moto records a timeout only once the state that was running returns, which for a
-            # task waiting on its token is when the task's own wait ends; AWS records it at once.
-            self.env.event_manager.add_event(
-                context=self.env.event_history_context,
-                event_type=HistoryEventType.ExecutionTimedOut,
-                event_details=cast(
-                    EventDetails, {"executionTimedOutEventDetails": ExecutionTimedOutEventDetails()}
-                ),
-                timestamp=execution.stop_date or redrive_date,
-            )
         self.env.event_manager.add_event(
             context=self.env.event_history_context,
             event_type=HistoryEventType.ExecutionRedriven,

@@ -134,8 +134,7 @@ class JsonPathParsersReused(Fix):
     def _patches(self) -> list[_Patch]:
         patches: list[_Patch] = []
         for module, name in _JSONPATH_PARSERS:
-            original: Callable[..., Any] = module.__dict__[name]
-            patches.append((module, name, functools.lru_cache(maxsize=_CACHE_SIZE)(original)))
+            patches.append((module, name, functools.lru_cache(maxsize=_CACHE_SIZE)(_original(module, name))))
         return patches
 
 
@@ -151,7 +150,7 @@ class ServiceClientsReused(Fix):
     """
 
     def _patches(self) -> list[_Patch]:
-        create = _original_function(boto_client, "boto_client_for")
+        create = _original(boto_client, "boto_client_for")
         clients: dict[tuple[str, str, bool, str], Any] = {}
         lock = threading.Lock()
 
@@ -165,11 +164,6 @@ class ServiceClientsReused(Fix):
             return client
 
         return [(module, "boto_client_for", boto_client_for) for module in _modules_calling(create)]
-
-
-def _original_function(module: Any, name: str) -> Callable[..., Any]:
-    function: Callable[..., Any] = module.__dict__[name]
-    return function
 
 
 def _modules_calling(function: Callable[..., Any]) -> list[Any]:
