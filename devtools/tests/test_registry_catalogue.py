@@ -168,14 +168,14 @@ def test_check_fails_when_two_events_yaml_declare_the_same_event(
 ) -> None:
     events = repo_copy / "services/payments/events.yaml"
     events.write_text(events.read_text().replace("source: orderflow.payments", "source: orderflow.orders", 1))
-    events.write_text(events.read_text().replace("PaymentSucceeded", "OrderCompleted"))
+    events.write_text(events.read_text().replace("PaymentSucceeded", "OrderFailed"))
 
     assert main(["check", "--root", str(repo_copy)]) == 1
 
     error = capsys.readouterr().err
-    assert "orderflow.orders OrderCompleted v1: 2 producers (orders, payments)" in error
+    assert "orderflow.orders OrderFailed v1: 2 producers (orders, payments)" in error
     assert (
-        "orders (rule OrderStatusRule) consumes orderflow.orders OrderCompleted v1, which has 2 producers"
+        "orders (rule OrderStatusRule) consumes orderflow.orders OrderFailed v1, which has 2 producers"
         in error
     )
 

@@ -343,7 +343,7 @@ def test_every_operation_the_services_call_is_known() -> None:
         ("s3", "GetObject"),
         ("secretsmanager", "GetSecretValue"),
         ("ses", "SendEmail"),
-        ("kms", "Encrypt"),
+        ("kms", "GenerateDataKey"),
         ("kms", "Decrypt"),
     }
     assert called <= set(known_operations())

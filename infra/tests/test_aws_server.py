@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orderflow_local.aws_server import CallCounts, LocalAwsServer
+from orderflow_local.aws_server import CallCounts, LocalAwsServer, observer_client
 from orderflow_local.launcher import free_port
 from orderflow_local.settings import local_client
 
@@ -81,6 +81,27 @@ def test_it_counts_calls_by_api_with_what_a_bill_is_made_of(server: LocalAwsServ
     # A 1.5 KB item: two write units; an eventually consistent read half a unit, a strong one one.
     assert counted.write_units == 2.0
     assert counted.read_units == 1.5
+
+
+def test_the_observers_calls_are_served_but_not_counted(server: LocalAwsServer) -> None:
+    dynamodb = local_client("dynamodb", server.endpoint)
+    dynamodb.create_table(
+        TableName="watched",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="watched", Item={"pk": {"S": "a"}})
+    observer = observer_client("dynamodb", server.endpoint)
+    before = server.call_counts()
+
+    item = observer.get_item(TableName="watched", Key={"pk": {"S": "a"}}, ConsistentRead=True)["Item"]
+    dynamodb.get_item(TableName="watched", Key={"pk": {"S": "a"}})
+    counted = server.call_counts() - before
+
+    assert item == {"pk": {"S": "a"}}
+    assert counted.calls == Counter({"dynamodb:GetItem": 1})
+    assert counted.read_units == 0.5
 
 
 def test_counts_subtract_to_the_calls_between_two_readings() -> None:

@@ -309,10 +309,10 @@ def test_the_happy_path_follows_next_and_choice_defaults() -> None:
 
 def test_the_static_estimate_counts_the_workflow_as_it_is_defined() -> None:
     estimate = cost.static_estimate()
-    assert estimate.states_entered >= 4  # at least the four callback steps
+    assert estimate.states_entered == 4  # the four callback steps and nothing else
     assert estimate.lambda_invocations == 12
     assert estimate.log_bytes > 0
-    assert estimate.xray_traces == 1
+    assert estimate.xray_traces == Assumptions().xray_traces_per_api_request
 
 
 def test_the_table_sets_both_designs_side_by_side_with_the_done_when_figures(table: PriceTable) -> None:
@@ -337,3 +337,21 @@ def test_a_breakdown_serialises_its_lines_and_totals(table: PriceTable) -> None:
     assert document["usdPerMillionOrdersExcludingSesS3"] == 100.0
     assert document["usdPerMillionOrders"] == 200.0
     assert [line["key"] for line in document["lines"]] == ["step_functions.transitions", "ses.emails"]
+
+
+def test_the_log_and_trace_rates_are_the_templates_production_defaults() -> None:
+    # The cost figure prices orderflow as its templates deploy it: a changed default must change
+    # the model too (and the model's figure in docs/performance.md).
+    from orderflow_local.settings import Settings
+    from orderflow_local.templates import load_template
+
+    root = Settings().repo_root
+    infra = load_template(root / "infra/template.yaml")
+    rule = infra["Resources"]["ApiSamplingRule"]["Properties"]["SamplingRule"]
+    assert rule["ReservoirSize"] == 0
+    assert rule["FixedRate"] == {"Ref": "TraceSampleRate"}
+    assert infra["Parameters"]["TraceSampleRate"]["Default"] == Assumptions().xray_traces_per_api_request
+    for service in ("orders", "inventory", "payments", "invoicing", "notifications"):
+        template = load_template(root / f"services/{service}/template.yaml")
+        assert template["Parameters"]["LogLevel"]["Default"] == "WARNING", service
+    assert Assumptions().log_bytes_per_invocation == 450.0  # the platform's lines alone

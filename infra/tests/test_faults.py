@@ -428,7 +428,9 @@ def queue(sqs: Any) -> str:
     return str(sqs.create_queue(QueueName="orderflow-payments-ProcessPaymentQueue")["QueueUrl"])
 
 
-def make_poller(sqs: Any, queue: str, function: Any, plan: Path | None) -> SqsPoller:
+def make_poller(
+    sqs: Any, queue: str, function: Any, plan: Path | None, window: int = 0, time_scale: float = 0.0
+) -> SqsPoller:
     source = EventSourceSpec(
         logical_id="ProcessPaymentFunctionCommands",
         function_logical_id="ProcessPaymentFunction",
@@ -436,9 +438,16 @@ def make_poller(sqs: Any, queue: str, function: Any, plan: Path | None) -> SqsPo
         batch_size=10,
         report_batch_item_failures=True,
         enabled=True,
+        maximum_batching_window_seconds=window,
     )
     return SqsPoller(
-        source, queue, function, sqs, time_scale=0.0, faults=FaultPlan(plan) if plan else None, wait_seconds=1
+        source,
+        queue,
+        function,
+        sqs,
+        time_scale=time_scale,
+        faults=FaultPlan(plan) if plan else None,
+        wait_seconds=1,
     )
 
 
@@ -540,6 +549,42 @@ def test_pause_stops_receiving_for_a_while_then_delivers(sqs: Any, queue: str, p
     wait_for(lambda: poller.poll_once() > 0)
     assert time.monotonic() - paused_at >= 1.0
     assert function.delivered() == ["o-stall"]
+
+
+def test_with_a_batching_window_a_fault_acts_on_the_whole_gathered_batch(
+    sqs: Any, queue: str, plan: Path
+) -> None:
+    faults.arm(
+        plan,
+        {
+            "id": "stall",
+            "point": "deliver",
+            "action": "pause",
+            "match": "o-stall",
+            "seconds": 30.0,
+            "times": 1,
+        },
+    )
+    function = RecordingFunction()
+    poller = make_poller(sqs, queue, function, plan, window=2, time_scale=1.0)
+    sqs.send_message(QueueUrl=queue, MessageBody="o-1")
+    thread = threading.Thread(target=poller.poll_once, daemon=True)
+    thread.start()
+    wait_for(lambda: in_flight(sqs, queue) == 1)  # received: the batch has begun
+    sqs.send_message(QueueUrl=queue, MessageBody="o-stall")
+    thread.join(10)
+    assert not thread.is_alive(), "the poll did not end"
+    # The pause matched the second message and sent both back: the first was not delivered alone.
+    assert function.bodies == []
+    assert in_flight(sqs, queue) == 0
+    assert left(sqs, queue) == 2
+
+
+def in_flight(sqs: Any, queue: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 TWIN_HANDLER = textwrap.dedent(

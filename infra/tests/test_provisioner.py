@@ -239,6 +239,79 @@ def test_parameters_without_a_value_or_outside_allowed_values_are_errors(
         provisioner.deploy("s", path, {"Needed": "x", "Level": "A", "Extra": "1"})
 
 
+def _sqs_consumer(tmp_path: Path, event_properties: dict[str, Any]) -> Path:
+    """A SAM template of one function fed by one queue through an SQS event with these properties."""
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return None\n")
+    queue = {"Queue": {"Fn::GetAtt": ["Queue", "Arn"]}}
+    template = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Consumer": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Runtime": "python3.13",
+                    "Handler": "app.handler",
+                    "CodeUri": "src/",
+                    "Events": {"Work": {"Type": "SQS", "Properties": {**queue, **event_properties}}},
+                },
+            },
+        },
+    }
+    path = tmp_path / "template.yaml"
+    path.write_text(json.dumps(template))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("event_properties", "window"),
+    [({"BatchSize": 10, "MaximumBatchingWindowInSeconds": 3}, 3), ({"BatchSize": 10}, 0)],
+)
+def test_an_sqs_events_batching_window_reaches_its_poller(
+    provisioner: Provisioner, tmp_path: Path, event_properties: dict[str, Any], window: int
+) -> None:
+    stack = provisioner.deploy("s", _sqs_consumer(tmp_path, event_properties), {})
+    [source] = stack.event_sources
+    assert (source.function_logical_id, source.batch_size) == ("Consumer", 10)
+    assert source.maximum_batching_window_seconds == window
+
+
+def test_a_batch_larger_than_the_local_poller_delivers_is_an_error(
+    provisioner: Provisioner, tmp_path: Path
+) -> None:
+    # Lambda allows it with a batching window; the local poller would deliver batches of 10.
+    path = _sqs_consumer(tmp_path, {"BatchSize": 100, "MaximumBatchingWindowInSeconds": 5})
+    with pytest.raises(TemplateError, match="BatchSize 100"):
+        provisioner.deploy("s", path, {})
+
+
+@pytest.mark.parametrize(
+    ("service", "windows"),
+    [
+        ("inventory", {"CommitStockFunction": 2}),
+        ("notifications", {"EmailSentFunction": 2}),
+        ("orders", {"OrderStatusProjectorFunction": 1}),
+        ("payments", {}),
+        ("invoicing", {}),
+    ],
+)
+def test_only_consumers_that_no_order_waits_on_gather_batches(
+    provisioner: Provisioner, infra: DeployedStack, service: str, windows: dict[str, int]
+) -> None:
+    stack = deploy(provisioner, infra, service)
+    gathering = {
+        source.function_logical_id: source.maximum_batching_window_seconds
+        for source in stack.event_sources
+        if source.maximum_batching_window_seconds
+    }
+    assert gathering == windows
+    assert all(
+        source.batch_size == 10 for source in stack.event_sources if source.function_logical_id in windows
+    )
+
+
 def test_resources_are_created_after_everything_they_refer_to() -> None:
     order = creation_order(
         {

@@ -8,6 +8,8 @@ Every request is counted by service and API (``CallCounter``), with what a bill 
 it: PutEvents entries, empty ReceiveMessage answers, and DynamoDB capacity units (each DynamoDB
 call's read and write units, by DynamoDB's on-demand rules).
 ``GET /_orderflow/calls`` answers the totals so far; a benchmark reads it before and after a run.
+Requests signed with the observer's access key (``observer_client``) are served and not counted: a
+benchmark watching its orders is not what the orders cost.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ logger = logging.getLogger(__name__)
 
 CALLS_PATH = "/_orderflow/calls"
 START_TIMEOUT_SECONDS = 60
+OBSERVER_ACCESS_KEY = "orderflow-observer"
 
 _spawn = multiprocessing.get_context("spawn")
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
 _QUERY_ACTION = re.compile(rb"(?:^|&)Action=([A-Za-z0-9]+)")
 # The REST APIs the system calls, named as their operations are (method and path shape).
 _REST_OPERATIONS: tuple[tuple[str, str, re.Pattern[str], str], ...] = (
@@ -104,7 +107,9 @@ class CallCounter:
             body = json.dumps(self.counts().to_json()).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
-        service = _service(environ)
+        access_key, service = _signer(environ)
+        if access_key == OBSERVER_ACCESS_KEY:
+            return self._app(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         operation = target.rsplit(".", 1)[-1] if target else ""
         request_body = b""
@@ -134,11 +139,19 @@ class CallCounter:
             self._counts.write_units += write
 
 
-def _service(environ: dict[str, Any]) -> str:
+def _signer(environ: dict[str, Any]) -> tuple[str, str]:
+    """Who signed the request (access key id) and for which service."""
     match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if match:
-        return match.group(1)
-    return "moto" if environ.get("PATH_INFO", "").startswith("/moto-api") else "unsigned"
+        return match.group(1), match.group(2)
+    return "", "moto" if environ.get("PATH_INFO", "").startswith("/moto-api") else "unsigned"
+
+
+def observer_client(service: str, endpoint_url: str) -> Any:
+    """A client of the local AWS whose calls ``CallCounter`` leaves out of its counts."""
+    from orderflow_local.settings import local_client
+
+    return local_client(service, endpoint_url, access_key=OBSERVER_ACCESS_KEY)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

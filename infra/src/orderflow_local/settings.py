@@ -13,13 +13,13 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
-def local_client(service: str, endpoint_url: str) -> Any:
+def local_client(service: str, endpoint_url: str, access_key: str = "local") -> Any:
     """A boto3 client of the local AWS (or a service the local system serves) at `endpoint_url`."""
     return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
-        aws_access_key_id="local",
+        aws_access_key_id=access_key,
         aws_secret_access_key="local",  # noqa: S106 - the local AWS takes any credentials
     )
 

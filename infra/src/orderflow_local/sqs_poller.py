@@ -5,11 +5,17 @@ named in ``batchItemFailures`` stay on the queue; a function error keeps the who
 messages come back after the visibility timeout and, past the queue's maxReceiveCount, SQS moves
 them to the DLQ, exactly the redrive path of AWS.
 
-With a fault plan (``faults``), ``deliver`` faults act on each received batch before the function
-sees it, in this order: ``pause`` (the batch goes back, the poller stops receiving for a while),
-``delay`` (a message is held and delivered alone later), ``duplicate`` (extra copies sent back to
-the queue, or the batch run on several instances of the function at once). Messages this poller
-re-sent as copies or delivers after a hold are never subject to faults again.
+With a batching window (MaximumBatchingWindowInSeconds, scaled by the time scale), a receive that
+brings fewer messages than the batch size is followed by more receives until the batch is full or
+the window, counted from that first receive, has passed; the function is then invoked once with
+everything gathered.
+
+With a fault plan (``faults``), ``deliver`` faults act on each batch (with a window, the gathered
+batch) before the function sees it, in this order: ``pause`` (the batch goes back, the poller
+stops receiving for a while), ``delay`` (a message is held and delivered alone later),
+``duplicate`` (extra copies sent back to the queue, or the batch run on several instances of the
+function at once). Messages this poller re-sent as copies or delivers after a hold are never
+subject to faults again.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class SqsPoller:
         self._time_scale = time_scale
         self._faults = faults
         self._wait_seconds = wait_seconds
+        self._batch_size = min(source.batch_size, 10)  # a receive's most
         self._paused_until = 0.0
         self._copies: set[str] = set()  # ids of the duplicates this poller sent
         self._held: set[threading.Timer] = set()
@@ -111,19 +118,50 @@ class SqsPoller:
         # Polling from the moment the first receive is asked for: on an idle queue it answers only
         # when its long poll ends.
         self.polling.set()
-        response = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=min(self.source.batch_size, 10),
-            WaitTimeSeconds=self._wait_seconds,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = response.get("Messages", [])
+        messages = self._receive(self._batch_size, self._wait_seconds)
+        if messages:
+            messages = self._gather(messages)
         if messages and self._faults is not None:
             self._deliver_with_faults(messages, self._faults, instance or self._function)
         elif messages:
             self._deliver(messages, instance or self._function)
         return len(messages)
+
+    def _receive(self, count: int, wait_seconds: int) -> list[dict[str, Any]]:
+        response = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    def _gather(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The batch that began with ``messages``, filled until it is full or the window has passed."""
+        window = self.source.maximum_batching_window_seconds * self._time_scale
+        if window <= 0:
+            return messages
+        deadline = time.monotonic() + window
+        batch = list(messages)
+        # A stop ends the gathering: what was received is still delivered, at once.
+        while len(batch) < self._batch_size and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # A long poll answers as soon as messages come, so a batch that fills early goes early.
+            # Capped like the idle long poll: a stop during it is seen when it answers.
+            wait = min(int(remaining), self._wait_seconds, POLL_WAIT_SECONDS)
+            if wait == 0:
+                # SQS waits in whole seconds only: sit out the rest of the window, then take
+                # whatever came in it with one last receive.
+                if self._stop.wait(remaining):
+                    break
+                batch += self._receive(self._batch_size - len(batch), 0)
+                break
+            batch += self._receive(self._batch_size - len(batch), wait)
+        return batch
 
     def _deliver(self, messages: list[dict[str, Any]], function: LocalFunction, instances: int = 1) -> None:
         event = {"Records": [self._record(message) for message in messages]}

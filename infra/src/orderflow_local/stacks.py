@@ -57,10 +57,12 @@ def _service(name: str) -> StackDefinition:
 
 
 def _bus_parameters(infra_outputs: Mapping[str, str]) -> dict[str, str]:
-    """What every service needs from infra: the domain-events bus and the order workflow's commands bus."""
+    """What every service needs from infra: the domain-events bus and the order workflow's commands bus;
+    and, locally, its handlers' INFO lines (production's default is WARNING), to follow orders by."""
     return {
         "EventBusName": infra_outputs["EventBusName"],
         "CommandsBusName": infra_outputs["CommandsBusName"],
+        "LogLevel": "INFO",
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orderflow_devtools.testing import customer_claims, mocked_aws, use_fake_aws
+from orderflow_devtools.testing import PublishedEvents, customer_claims, mocked_aws, use_fake_aws
 from orderflow_devtools.testing.template import SamTemplate
 from orderflow_shared.aws import client, dynamodb_table
 from orders.handlers import wiring
@@ -52,19 +52,25 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws() -> Iterator[PublishedEvents]:
+    """The fake AWS with the service's tables and the domain-events bus, whose events it yields."""
     with mocked_aws(*wiring.CACHED):
         TEMPLATE.create_tables(client("dynamodb"))
-        yield
+        yield PublishedEvents.subscribe()
 
 
 @pytest.fixture
-def orders_table(aws: None) -> Any:
+def published(aws: PublishedEvents) -> PublishedEvents:
+    return aws
+
+
+@pytest.fixture
+def orders_table(aws: PublishedEvents) -> Any:
     return dynamodb_table(TABLES["ORDERS_TABLE"])
 
 
 @pytest.fixture
-def state_machine_arn(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+def state_machine_arn(aws: PublishedEvents, monkeypatch: pytest.MonkeyPatch) -> str:
     definition = (
         ASL_PATH.read_text()
         .replace("${EventBusName}", "orderflow")
@@ -78,7 +84,7 @@ def state_machine_arn(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def payment_token_key(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+def payment_token_key(aws: PublishedEvents, monkeypatch: pytest.MonkeyPatch) -> str:
     """The KMS key the API seals payment tokens with (infra's PaymentTokenKey)."""
     arn: str = client("kms").create_key(Description="payment tokens")["KeyMetadata"]["Arn"]
     monkeypatch.setenv("PAYMENT_TOKEN_KEY_ARN", arn)

@@ -12,9 +12,10 @@ from unittest.mock import patch
 import pytest
 from botocore.exceptions import ClientError
 
-from orderflow_devtools.testing import FakeLambdaContext, api_event
+from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, api_event
 from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.payment_tokens import UnreadablePaymentToken, open_payment_token
+from orderflow_shared.contracts import OrderReceived
+from orderflow_shared.payment_tokens import PaymentTokenOpener, UnreadablePaymentToken
 from orders.handlers.wiring import orders_service
 
 from .conftest import ANA, BO, VALID, body, executions
@@ -44,8 +45,8 @@ def get(
     return result
 
 
-def test_an_order_is_stored_as_received_and_its_saga_started(
-    api: ModuleType, orders_table: Any, state_machine_arn: str
+def test_an_order_is_stored_as_received_announced_and_its_saga_started(
+    api: ModuleType, orders_table: Any, state_machine_arn: str, published: PublishedEvents
 ) -> None:
     response = post(api, VALID)
     assert response["statusCode"] == 201
@@ -54,6 +55,34 @@ def test_an_order_is_stored_as_received_and_its_saga_started(
     assert order["items"] == [{"sku": "KB-001", "quantity": 2}]
     assert orders_table.get_item(Key={"orderId": order["orderId"]})["Item"]["status"] == "RECEIVED"
     assert [e["name"] for e in executions(state_machine_arn)] == [order["orderId"]]
+    [received] = published.of_type(OrderReceived)
+    assert (received.order_id, received.data.customer_id) == (order["orderId"], "c-1")
+    assert [item.to_wire() for item in received.data.items] == order["items"]
+    assert received.metadata.event_id == OrderReceived.stable_event_id(order["orderId"])
+    announced_at = received.metadata.occurred_at.isoformat(timespec="milliseconds")
+    assert announced_at.replace("+00:00", "Z") == order["createdAt"]
+
+
+def test_an_order_that_cannot_be_announced_is_not_started_until_the_sweep_announces_it(
+    api: ModuleType, orders_table: Any, state_machine_arn: str, published: PublishedEvents
+) -> None:
+    # OrderReceived comes before the saga's first command: no announcement, no start.
+    events = orders_service()._publisher._events
+    rejected = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}]}
+    with patch.object(events, "put_events", return_value=rejected) as put_events:
+        response = post(api, VALID)
+
+    assert response["statusCode"] == 201  # the order is durable: the sweep takes it from here
+    assert put_events.call_count == 3  # the API's publisher tries three times
+    order_id = body(response)["orderId"]
+    assert executions(state_machine_arn) == []
+    assert published.drain() == []
+
+    assert orders_service().start_pending_sagas() == 1
+
+    assert [e.order_id for e in published.of_type(OrderReceived)] == [order_id]
+    assert [e["name"] for e in executions(state_machine_arn)] == [order_id]
+    assert "startPending" not in orders_table.get_item(Key={"orderId": order_id})["Item"]
 
 
 def test_the_payment_token_is_never_stored(api: ModuleType, orders_table: Any) -> None:
@@ -75,10 +104,10 @@ def test_the_saga_gets_the_payment_token_sealed_for_payments_and_this_order_only
     for text in (pending_input, execution["input"]):
         assert "tok_visa" not in text
     sealed = json.loads(execution["input"])["payment"]["token"]
-    kms = client("kms")
-    assert open_payment_token(kms, payment_token_key, order_id, sealed) == "tok_visa"
+    open_payment_token = PaymentTokenOpener(client("kms"), payment_token_key)
+    assert open_payment_token(order_id, sealed) == "tok_visa"
     with pytest.raises(UnreadablePaymentToken):
-        open_payment_token(kms, payment_token_key, "another-order", sealed)
+        open_payment_token("another-order", sealed)
 
 
 def _throttled() -> ClientError:
@@ -110,13 +139,19 @@ def test_unknown_order_is_404(api: ModuleType) -> None:
     ],
 )
 def test_invalid_orders_are_refused_and_nothing_is_kept(
-    api: ModuleType, orders_table: Any, state_machine_arn: str, payload: dict[str, Any], field: str
+    api: ModuleType,
+    orders_table: Any,
+    state_machine_arn: str,
+    published: PublishedEvents,
+    payload: dict[str, Any],
+    field: str,
 ) -> None:
     response = post(api, payload)
     assert response["statusCode"] == 422
     assert field in response["body"]
     assert orders_table.scan()["Items"] == []
     assert executions(state_machine_arn) == []
+    assert published.drain() == []
 
 
 def test_malformed_json_is_refused(api: ModuleType, orders_table: Any) -> None:
@@ -144,7 +179,7 @@ def test_reusing_an_idempotency_key_for_another_order_is_refused(api: ModuleType
 
 
 def test_an_order_whose_saga_cannot_start_is_kept_and_started_by_the_sweep(
-    api: ModuleType, orders_table: Any, state_machine_arn: str
+    api: ModuleType, orders_table: Any, state_machine_arn: str, published: PublishedEvents
 ) -> None:
     throttled = ClientError(
         {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution"
@@ -165,6 +200,9 @@ def test_an_order_whose_saga_cannot_start_is_kept_and_started_by_the_sweep(
     assert "startPending" not in item
     assert "tok_visa" not in str(item)
     assert orders_service().start_pending_sagas() == 0
+    # The API announced the order, and the sweep again, unable to know: both are one event.
+    first, again = published.of_type(OrderReceived)
+    assert first == again
 
 
 def test_a_start_whose_answer_was_lost_runs_one_execution(

@@ -1,4 +1,5 @@
-"""Stopped saga executions, read from Step Functions as they are now: stalled after payment, else failed."""
+"""Ended saga executions, read from Step Functions as they are now: completed when they succeeded; when
+stopped, stalled after payment, else failed."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from orderflow_devtools.testing import (
     sqs_record,
 )
 from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.contracts import OrderFailed
+from orderflow_shared.contracts import OrderCompleted, OrderFailed
 from orders.domain.order import PlaceOrderRequest, new_order_record, now_iso
 from orders.domain.saga_outcome import FAILED_REASON
 from orders.handlers import execution_status, wiring
@@ -69,6 +70,29 @@ class Sagas:
             "executionArn": execution_arn,
             "stateMachineArn": machine,
             "status": "FAILED",
+            "orderId": order_id,
+        }
+
+    def succeed(self, order_id: str, output: dict[str, Any]) -> dict[str, Any]:
+        """Runs an order's execution that succeeds with ``output``, as the saga's last step leaves it."""
+        sfn = client("stepfunctions")
+        machine = wiring.workflow().state_machine_arn
+        definition = {
+            "StartAt": "SendConfirmation",
+            "States": {"SendConfirmation": {"Type": "Pass", "End": True}},
+        }
+        sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(definition))
+        if "Item" not in self.orders.get_item(Key={"orderId": order_id}):
+            self.orders.put_item(Item=new_order_record(order_id, REQUEST, now_iso(), "{}"))
+        execution_arn = sfn.start_execution(stateMachineArn=machine, name=order_id, input=json.dumps(output))[
+            "executionArn"
+        ]
+        while sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
+            time.sleep(0.01)
+        return {
+            "executionArn": execution_arn,
+            "stateMachineArn": machine,
+            "status": "SUCCEEDED",
             "orderId": order_id,
         }
 
@@ -174,3 +198,65 @@ def test_a_status_change_of_another_state_machine_is_refused(sagas: Sagas) -> No
         deliver(change)  # the message goes back to the queue, and on to the DLQ
 
     assert "stalled" not in sagas.order(change["orderId"])
+
+
+INVOICE = {
+    "invoiceNumber": "INV-20261202-0001",
+    "invoiceUrl": "https://api.example.com/orders/o-done/invoice",
+    "totalAmount": 4999,
+    "currency": "USD",
+}
+
+
+def test_a_saga_that_succeeded_completes_the_order_and_announces_it_once_as_one_event(sagas: Sagas) -> None:
+    change = sagas.succeed("o-done", INVOICE)
+
+    assert deliver(change) == {"batchItemFailures": []}
+    deliver(change)  # a duplicated status event announces the same event again
+
+    completions = sagas.published.of_type(OrderCompleted)
+    assert len(completions) == 2
+    assert completions[0] == completions[1]
+    assert (completions[0].order_id, completions[0].data.total_amount, completions[0].data.invoice_url) == (
+        "o-done",
+        4999,
+        INVOICE["invoiceUrl"],
+    )
+    order = sagas.order("o-done")
+    assert order["status"] == "COMPLETED"
+    assert "COMPLETED" in order["history"]
+
+
+def test_a_stalled_order_whose_redriven_saga_succeeded_is_completed_and_no_longer_stalled(
+    sagas: Sagas,
+) -> None:
+    stopped = sagas.stop_in("SendConfirmation", "States.Timeout")
+    deliver(stopped)
+    assert "stalled" in sagas.order(stopped["orderId"])
+    # The redrive is played by a second execution of the same order (moto cannot redrive a Fail state).
+    sagas.orders.update_item(
+        Key={"orderId": stopped["orderId"]},
+        UpdateExpression="SET #s = :s, statusRank = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": "INVOICED", ":r": 3},
+    )
+    succeeded = sagas.succeed(f"{stopped['orderId']}-redriven", INVOICE)
+    sagas.orders.put_item(Item={**sagas.order(stopped["orderId"]), "orderId": succeeded["orderId"]})
+
+    deliver(succeeded)
+
+    order = sagas.order(succeeded["orderId"])
+    assert order["status"] == "COMPLETED"
+    assert "stalled" not in order
+
+
+def test_a_saga_that_succeeded_without_the_invoice_in_its_output_is_retried_not_completed(
+    sagas: Sagas,
+) -> None:
+    change = sagas.succeed("o-no-invoice", {"confirmation": "sent"})
+
+    with pytest.raises(BatchProcessingError):
+        deliver(change)  # back to the queue, and on to the DLQ: an operator sees it
+
+    assert sagas.order("o-no-invoice")["status"] == "RECEIVED"
+    assert sagas.published.of_type(OrderCompleted) == []

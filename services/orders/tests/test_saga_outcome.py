@@ -30,19 +30,18 @@ def stopped(
     ("execution", "verdict"),
     [
         (stopped("RUNNING", "GenerateInvoice"), Verdict.IGNORE),  # redriven since the event
-        (stopped("SUCCEEDED", "OrderCompleted"), Verdict.IGNORE),
+        (stopped("SUCCEEDED", None), Verdict.COMPLETE),
         (stopped("FAILED", "OutOfStock", "OutOfStock"), Verdict.IGNORE),
         (stopped("FAILED", "PaymentFailed", "PaymentFailed"), Verdict.IGNORE),
         (stopped("FAILED", "OrderFailed", "OrderFailed"), Verdict.IGNORE),
         (stopped("FAILED", "GenerateInvoice", "ServiceFault", "S3 down"), Verdict.STALL),
         (stopped("TIMED_OUT", "SendConfirmation"), Verdict.STALL),
-        (stopped("FAILED", "AnnounceOrderCompleted", "EventBridge.FailedEntry"), Verdict.STALL),
         (stopped("FAILED", "AnnouncePaymentFailed", "EventBridge.FailedEntry"), Verdict.FAIL),
         (stopped("TIMED_OUT", "ReserveStock"), Verdict.FAIL),
         (stopped("ABORTED", "ProcessPayment"), Verdict.FAIL),
     ],
 )
-def test_a_stopped_execution_is_ignored_stalled_or_failed(
+def test_an_ended_execution_is_completed_ignored_stalled_or_failed(
     execution: StoppedExecution, verdict: Verdict
 ) -> None:
     assert execution.verdict() is verdict
@@ -93,3 +92,46 @@ def test_the_post_payment_states_are_exactly_what_follows_a_successful_payment()
 def test_the_compensated_endings_are_the_errors_of_the_sagas_fail_states() -> None:
     fail_errors = {state["Error"] for state in _states().values() if state["Type"] == "Fail"}
     assert fail_errors == COMPENSATED_ENDINGS
+
+
+def test_the_happy_path_enters_the_four_callback_steps_and_nothing_else() -> None:
+    # Every state entered is billed ($25 per million): the announcements around the saga are the
+    # orders service's, not states of their own.
+    definition = json.loads(ASL_PATH.read_text())
+    path, name = [], definition["StartAt"]
+    while True:
+        path.append(name)
+        state = definition["States"][name]
+        if state.get("End"):
+            break
+        name = state["Next"]
+    assert path == ["ReserveStock", "ProcessPayment", "GenerateInvoice", "SendConfirmation"]
+    assert {definition["States"][step]["Resource"] for step in path} == {
+        "arn:aws:states:::events:putEvents.waitForTaskToken"
+    }
+    # The saga's output is the invoice, from which OrderCompleted is announced.
+    assert definition["States"]["SendConfirmation"]["OutputPath"] == "$.invoice"
+
+
+def test_a_succeeded_execution_completes_its_order_from_the_invoice_it_output() -> None:
+    succeeded = StoppedExecution(
+        "o-1",
+        "SUCCEEDED",
+        None,
+        None,
+        None,
+        "2026-12-01T10:00:00.000Z",
+        INPUT,
+        output={
+            "invoiceNumber": "INV-1",
+            "invoiceUrl": "https://x/orders/o-1/invoice",
+            "totalAmount": 5,
+            "currency": "EUR",
+        },
+    )
+    completed = succeeded.completion()
+    assert (completed.order_id, completed.data.total_amount, completed.data.currency) == ("o-1", 5, "EUR")
+    assert completed.metadata.occurred_at.isoformat() == "2026-12-01T10:00:00+00:00"
+    assert completed == succeeded.completion()  # the same event however often it is announced
+    with pytest.raises(ValueError, match="no output"):
+        stopped("SUCCEEDED", None).completion()

@@ -21,7 +21,7 @@ from orderflow_devtools.testing.template import SamTemplate
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import ProcessPayment
-from orderflow_shared.payment_tokens import seal_payment_token
+from orderflow_shared.payment_tokens import PaymentTokenSealer
 from payments.handlers import wiring
 from payments.verification import PricedTotal
 
@@ -102,8 +102,7 @@ def sealed_and_priced(command: ProcessPayment) -> ProcessPayment:
 
 
 def sealed(command: ProcessPayment) -> ProcessPayment:
-    token = seal_payment_token(
-        client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"], command.order_id, command.data.payment_token
-    )
+    seal = PaymentTokenSealer(client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"])
+    token = seal(command.order_id, command.data.payment_token)
     data = command.data.model_copy(update={"payment_token": token})
     return command.model_copy(update={"data": data})

@@ -3,12 +3,17 @@
 PutEvents can accept a request and still reject individual entries (``FailedEntryCount``); a
 publisher that ignores that loses events silently. This one raises, so the message that caused
 the publish is retried and, if it keeps failing, lands in its queue's DLQ.
+
+A caller with no queue behind it (the orders API) asks for ``attempts`` > 1: the rejected entries
+alone are put again, after a short jittered pause, before the publisher gives up and raises.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +21,7 @@ from orderflow_shared.aws import client
 from orderflow_shared.contracts.base import Event
 
 MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
+RETRY_PAUSE_SECONDS = 0.05  # before the second attempt; doubled for each one after it (full jitter)
 
 
 class PublishFailedError(RuntimeError):
@@ -23,9 +29,12 @@ class PublishFailedError(RuntimeError):
 
 
 class EventPublisher:
-    def __init__(self, bus_name: str | None = None, events_client: Any = None) -> None:
+    def __init__(self, bus_name: str | None = None, events_client: Any = None, attempts: int = 1) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
         self._bus_name = bus_name or os.environ["EVENT_BUS_NAME"]
         self._client = events_client
+        self._attempts = attempts
 
     @property
     def _events(self) -> Any:
@@ -36,15 +45,25 @@ class EventPublisher:
             self._put(events[start : start + MAX_ENTRIES_PER_CALL])
 
     def _put(self, events: Sequence[Event]) -> None:
-        entries = [self._entry(event) for event in events]
-        response = self._events.put_events(Entries=entries)
-        if response.get("FailedEntryCount", 0):
-            failures = [
-                f"{event.DETAIL_TYPE}: {result.get('ErrorCode')} {result.get('ErrorMessage')}"
+        for attempt in range(1, self._attempts + 1):
+            response = self._events.put_events(Entries=[self._entry(event) for event in events])
+            if not response.get("FailedEntryCount", 0):
+                return
+            rejected = [
+                (event, result)
                 for event, result in zip(events, response["Entries"], strict=True)
                 if "ErrorCode" in result
             ]
-            raise PublishFailedError(f"EventBridge rejected {len(failures)} event(s): {'; '.join(failures)}")
+            if attempt == self._attempts:
+                failures = [
+                    f"{event.DETAIL_TYPE}: {result.get('ErrorCode')} {result.get('ErrorMessage')}"
+                    for event, result in rejected
+                ]
+                raise PublishFailedError(
+                    f"EventBridge rejected {len(failures)} event(s): {'; '.join(failures)}"
+                )
+            events = [event for event, _ in rejected]
+            time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2 ** (attempt - 1)))  # noqa: S311 (jitter, not secrecy)
 
     def _entry(self, event: Event) -> dict[str, Any]:
         return {

@@ -408,18 +408,20 @@ class Assumptions:
     """Rates for what a local run cannot observe, per thing it can (defaults: as deployed, 2026-12).
 
     Logs: each invocation writes the platform's START, END and REPORT lines (about 450 bytes with
-    tracing on) and, at LogLevel INFO, a structured Powertools line or two and an EMF metrics
-    document (about 1 KB); each API request one access-log line (the orders template's format,
-    about 450 bytes). X-Ray: tracing is Active on every function, API stage and the workflow, and
-    the default sampling rule records the first request each second and 5% of the rest, so below a
-    request a second every request starts a recorded trace; the workflow, EventBridge and SQS carry
-    its trace header on, so an order's saga stays in the trace its POST began. Archive: 7 of the
-    11 entries of an order go to the archived domain-events bus, at about 1 KB each.
+    tracing on); at the templates' production LogLevel, WARNING, the handlers add nothing on the
+    happy path (at INFO, a structured Powertools line or two and an EMF metrics document: about
+    1 KB more); each API request one access-log line (the orders
+    template's format, about 450 bytes). X-Ray: tracing is Active on every function, API stage and
+    the workflow, and infra's sampling rule records ``TraceSampleRate`` (5%) of API requests with no
+    reservoir; the workflow, EventBridge and SQS carry the trace header on, so an order's saga is
+    in the trace its POST began, or in none. Archive: 7 of the 11 entries of an order go to the
+    archived domain-events bus, at about 1 KB each. A test holds the log and trace rates to the
+    templates' defaults.
     """
 
-    log_bytes_per_invocation: float = 1_500.0
+    log_bytes_per_invocation: float = 450.0
     log_bytes_per_api_request: float = 450.0
-    xray_traces_per_api_request: float = 1.0
+    xray_traces_per_api_request: float = 0.05
     archive_bytes_per_put_events_entry: float = 640.0
 
 
@@ -862,16 +864,14 @@ def happy_path_states(definition: Mapping[str, Any]) -> list[str]:
 # Assumed, not measured: a run replaces these with the functions' measured means.
 STATIC_DURATIONS_MS: Mapping[str, tuple[float, float]] = {
     # function: (invocations per order, mean ms)
-    "OrdersApiFunction": (1, 150.0),  # POST: KMS Encrypt, PutItem, StartExecution, UpdateItem
+    "OrdersApiFunction": (1, 150.0),  # POST: KMS Encrypt, PutItem, PutEvents, StartExecution, UpdateItem
     "ReserveStockFunction": (
         1,
         120.0,
     ),  # GetItem, BatchGetItem, TransactWriteItems, PutEvents, SendTaskSuccess
     "RecordPricedReservationFunction": (1, 40.0),
-    "OrderStatusProjectorFunction": (
-        4,
-        40.0,
-    ),  # StockReserved, PaymentSucceeded, InvoiceGenerated, OrderCompleted
+    "OrderStatusProjectorFunction": (3, 40.0),  # StockReserved, PaymentSucceeded, InvoiceGenerated
+    "ExecutionStatusFunction": (1, 60.0),  # SUCCEEDED: DescribeExecution, PutEvents, UpdateItem
     "ProcessPaymentFunction": (1, 300.0),  # KMS Decrypt, the provider's charge, 3 UpdateItem, PutEvents
     "CommitStockFunction": (1, 80.0),
     "GenerateInvoiceFunction": (1, 400.0),  # renders the PDF, 2 PutObject
@@ -886,13 +886,15 @@ def static_estimate(asl: Path = ORDER_SAGA_ASL, assumptions: Assumptions | None 
     One order at a time (every SQS batch holds one message). The states come from the workflow
     definition as it is now; everything else was counted by hand:
 
-    - PutEvents entries, 11: the workflow's OrderReceived, ReserveStock, ProcessPayment,
-      GenerateInvoice, SendConfirmation, OrderCompleted; the services' StockReserved,
-      PaymentSucceeded, StockCommitted, InvoiceGenerated, CustomerNotified.
+    - PutEvents entries, 11: the orders service's OrderReceived (API) and OrderCompleted (from the
+      saga's SUCCEEDED status); the workflow's ReserveStock, ProcessPayment, GenerateInvoice,
+      SendConfirmation; the services' StockReserved, PaymentSucceeded, StockCommitted,
+      InvoiceGenerated, CustomerNotified.
     - SQS, 11 messages, each sent by EventBridge, received once and deleted in a batch of one: the 4
       commands; StockReserved to the status and priced-reservation queues; PaymentSucceeded to the
-      status and commit-stock queues; InvoiceGenerated and OrderCompleted to the status queue; SES's
-      Email Sent (a free event on the default bus) to the email-sent queue.
+      status and commit-stock queues; InvoiceGenerated to the status queue; the saga's SUCCEEDED
+      status and SES's Email Sent (free events on the default bus) to the execution-status and
+      email-sent queues.
     - Lambda, 12 invocations (``STATIC_DURATIONS_MS``, 512 MB arm64 as every template's Globals).
     - DynamoDB, 30 WRU: orders 10 (the order with its execution input, ~1.5 KB, 2 + its pending-start
       index entry 1; marking it started 2 + the index entry's removal 1; 4 status projections 1

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from orderflow_local.aws_server import observer_client
 from orderflow_local.launcher import LocalStack, http
-from orderflow_local.operator import execution_arn, order_saga_arn
 from orderflow_local.tokens import Identity, customer, operator
 
 FINAL_STATUSES = frozenset({"COMPLETED", "OUT_OF_STOCK", "PAYMENT_FAILED", "FAILED"})
@@ -29,6 +29,7 @@ STAGES = ("reserve", "pay", "invoice", "confirm")
 POLL_INTERVAL_SECONDS = 0.1
 ORDER_PATIENCE_SECONDS = 300
 CATALOGUE_SIZE = 50
+ORDERS_TABLE_SUFFIX = "-OrdersTable"  # the orders stack's table, named by the local provisioner
 UNITS_PER_SKU = 100_000
 SHIPPING_ADDRESS = {
     "name": "Bench User",
@@ -92,17 +93,18 @@ def drive_orders(
     clients: Sequence[Identity],
     seed: int,
     *,
-    watch_execution: bool = False,
+    watch_orders: bool = False,
 ) -> list[OrderSample]:
     """Place ``orders`` orders with one closed-loop client per identity; every sample, in completion order.
 
-    ``watch_execution``: each client waits on its order's execution (DescribeExecution, as an
-    operator would) and reads the order once it has ended, instead of polling the API.
+    ``watch_orders``: each client waits for its order to be final by watching the Orders table with
+    the observer's credentials (calls the local AWS does not count), and then reads it once through
+    the API, instead of polling the API: a customer told by email that the order is done.
     """
     remaining = itertools.count()
     samples: list[OrderSample] = []
     lock = threading.Lock()
-    watcher = ExecutionWatcher.of(stack) if watch_execution else None
+    watcher = OrderWatcher.of(stack) if watch_orders else None
 
     def client(identity: Identity, rng: random.Random) -> None:
         while next(remaining) < orders:
@@ -121,7 +123,7 @@ def drive_orders(
 
 
 def place_and_wait(
-    stack: LocalStack, identity: Identity, body: dict[str, Any], watcher: ExecutionWatcher | None = None
+    stack: LocalStack, identity: Identity, body: dict[str, Any], watcher: OrderWatcher | None = None
 ) -> OrderSample:
     headers = stack.signed_in(identity)
     posted = time.monotonic()
@@ -142,27 +144,34 @@ def place_and_wait(
 
 
 @dataclass(frozen=True)
-class ExecutionWatcher:
-    """Waits for an order's execution to end, as an operator would (one client, one saga lookup)."""
+class OrderWatcher:
+    """Waits for an order to be final, reading the Orders table unseen (one client for all orders)."""
 
-    sfn: Any
-    saga_arn: str
+    dynamodb: Any
+    table: str
 
     @classmethod
-    def of(cls, stack: LocalStack) -> ExecutionWatcher:
-        sfn = stack.client("stepfunctions")
-        return cls(sfn, order_saga_arn(sfn))
+    def of(cls, stack: LocalStack) -> OrderWatcher:
+        dynamodb = observer_client("dynamodb", stack.aws_url)
+        tables = [
+            name
+            for page in dynamodb.get_paginator("list_tables").paginate()
+            for name in page["TableNames"]
+            if name.endswith(ORDERS_TABLE_SUFFIX)
+        ]
+        if len(tables) != 1:
+            raise RuntimeError(f"expected one table named *{ORDERS_TABLE_SUFFIX}, found {tables}")
+        return cls(dynamodb, tables[0])
 
     def wait(self, order_id: str, deadline: float) -> None:
-        arn = execution_arn(self.saga_arn, order_id)
         while time.monotonic() < deadline:
-            try:
-                if self.sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-                    return
-            except self.sfn.exceptions.ExecutionDoesNotExist:
-                pass  # the saga starts just after the order is written
+            item = self.dynamodb.get_item(
+                TableName=self.table, Key={"orderId": {"S": order_id}}, ConsistentRead=True
+            ).get("Item")
+            if item and item["status"]["S"] in FINAL_STATUSES:
+                return
             time.sleep(POLL_INTERVAL_SECONDS)
-        raise TimeoutError(f"order {order_id}'s execution did not end within {ORDER_PATIENCE_SECONDS} s")
+        raise TimeoutError(f"order {order_id} was not final within {ORDER_PATIENCE_SECONDS} s")
 
 
 def _order_body(identity: Identity, skus: Sequence[str], rng: random.Random) -> dict[str, Any]:

@@ -52,4 +52,9 @@ class InvoiceIssuer:
                 ),
             )
         )
-        return InvoiceResult(invoice_number=record.invoice_number, invoice_url=url)
+        return InvoiceResult(
+            invoice_number=record.invoice_number,
+            invoice_url=url,
+            total_amount=document.total_amount,
+            currency=document.currency,
+        )

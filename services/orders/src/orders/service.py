@@ -9,6 +9,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orderflow_shared.publisher import EventPublisher, PublishFailedError
+from orders.domain.announcements import order_received
 from orders.domain.order import (
     PlaceOrderRequest,
     new_order_id,
@@ -23,8 +25,9 @@ from orders.workflow import OrderWorkflow
 
 logger = logging.getLogger(__name__)
 
-# What a failed StartExecution or bookkeeping write may raise; anything else is a bug and propagates.
-_AWS_ERRORS = (ClientError, BotoCoreError)
+# What a failed announcement, StartExecution or bookkeeping write may raise; anything else is a bug
+# and propagates.
+_AWS_ERRORS = (ClientError, BotoCoreError, PublishFailedError)
 
 
 # Seals a payment token for payments, bound to its order: (order id, token) -> sealed token.
@@ -36,19 +39,23 @@ class OrdersService:
         self,
         repository: OrdersRepository,
         workflow: OrderWorkflow,
+        publisher: EventPublisher,
         seal_payment_token: PaymentTokenSealer | None = None,  # only placing orders needs it
     ) -> None:
         self._repository = repository
         self._workflow = workflow
+        self._publisher = publisher
         self._seal_payment_token = seal_payment_token
 
     def place_order(self, request: PlaceOrderRequest, idempotency_key: str | None = None) -> dict[str, Any]:
-        """Stores the order as RECEIVED, then starts its saga: one execution per order, never zero.
+        """Stores the order as RECEIVED, announces it, then starts its saga: one execution per order,
+        never zero, and OrderReceived before the saga's first command.
 
-        The stored order is the commitment. Its saga is started here and, should that fail or this
-        process die first, by the pending-start sweep (``start_pending_sagas``); the execution is
-        named after the order, so however many starts race, one execution runs. With an
-        Idempotency-Key the order id is derived from it, so a client's retry finds this order.
+        The stored order is the commitment. It is announced and its saga started here and, should
+        either fail or this process die first, by the pending-start sweep (``start_pending_sagas``);
+        the execution is named after the order, so however many starts race, one execution runs, and
+        every announcement of the order is the same event. With an Idempotency-Key the order id is
+        derived from it, so a client's retry finds this order.
         """
         order_id = (
             order_id_for_retries(request.customer.id, idempotency_key) if idempotency_key else new_order_id()
@@ -61,11 +68,12 @@ class OrdersService:
         )
         stored = self._repository.create_or_get(record)
         if "startPending" in stored:
-            self._start(order_id, stored["executionInput"])
+            self._start(stored)
         return order_view(stored)
 
     def start_pending_sagas(self, grace: timedelta = timedelta(0)) -> int:
-        """Starts the saga of every order stored without a confirmed start; returns how many.
+        """Announces and starts the saga of every order stored without a confirmed start; returns how
+        many were started.
 
         ``grace`` leaves alone the orders the API is starting right now (a start it makes too would
         be harmless, but would be counted as one the API could not make).
@@ -74,17 +82,18 @@ class OrdersService:
         cutoff = (datetime.now(UTC) - grace).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         for order_id in self._repository.pending_starts(created_before=cutoff):
             record = self._repository.get(order_id)
-            if (
-                record is not None
-                and "startPending" in record
-                and self._start(order_id, record["executionInput"])
-            ):
+            if record is not None and "startPending" in record and self._start(record):
                 started += 1
         return started
 
-    def _start(self, order_id: str, execution_input: str) -> bool:
+    def _start(self, record: dict[str, Any]) -> bool:
+        order_id = record["orderId"]
         try:
-            self._workflow.start(order_id, execution_input)
+            # Announced before the start, so that no subscriber hears of a reservation for an order
+            # it was never told about; a start that fails leaves the order for the sweep, which
+            # announces it again as the same event.
+            self._publisher.publish(order_received(record))
+            self._workflow.start(order_id, record["executionInput"])
         except _AWS_ERRORS:
             # The order is stored: the pending-start sweep starts it. Answering an error instead
             # would invite a client without an Idempotency-Key to place the order a second time.

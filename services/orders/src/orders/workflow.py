@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orders.domain.saga_outcome import StoppedExecution
+from orders.domain.saga_outcome import STOPPED_STATUSES, StoppedExecution
 
 _STATE_ENTERED = "StateEntered"
 
@@ -44,16 +44,20 @@ class OrderWorkflow:
         return arn
 
     def stopped_execution(self, execution_arn: str) -> StoppedExecution:
-        """The execution as it is now, and the state it stopped in (the last one it entered)."""
+        """The execution as it is now and, if it stopped without succeeding, the state it stopped in
+        (the last one it entered: the history is read only then)."""
         described = self._sfn.describe_execution(executionArn=execution_arn)
+        status = str(described["status"])
+        output = described.get("output")
         return StoppedExecution(
             order_id=str(described["name"]),
-            status=str(described["status"]),
-            failed_state=self._last_entered_state(execution_arn),
+            status=status,
+            failed_state=self._last_entered_state(execution_arn) if status in STOPPED_STATUSES else None,
             error=described.get("error"),
             cause=described.get("cause"),
             stopped_at=_iso(described.get("stopDate")),
             execution_input=json.loads(described.get("input") or "{}"),
+            output=json.loads(output) if output else None,
         )
 
     def _last_entered_state(self, execution_arn: str) -> str | None:

@@ -1,11 +1,15 @@
-"""orders' event contracts as producer: the events the order workflow itself puts on the bus.
+"""orders' event contracts as producer: the events of an order's life, as the workflow and the service
+put them on the bus.
 
 The real state machine (statemachine/order_saga.asl.json, with the bus names substituted as the
 deployment does) runs in moto's Step Functions interpreter, with orderflow_local.moto_compat's
 fixes and an accelerated clock. Each command is answered through its task token as the owning
 service would, along the four ways an order ends: completed, out of stock, payment failed and
-failed. Every event the workflow published is then judged against its committed registry schema,
-and by the bus it was put on: the commands, with their task tokens, only on the commands bus.
+failed. Around each run the service's own announcements are made as the service makes them:
+OrderReceived from the stored order before the start, OrderCompleted from the execution that
+SUCCEEDED (its real output, read back through DescribeExecution). Every event is then judged
+against its committed registry schema, and by the bus it was put on: the commands, with their task
+tokens, only on the commands bus.
 """
 
 from __future__ import annotations
@@ -35,7 +39,16 @@ from orderflow_shared.aws import client
 from orderflow_shared.contracts.base import Contract
 from orderflow_shared.contracts.orders import ConfirmationResult, InvoiceResult, PaymentResult
 from orderflow_shared.contracts.values import PricedLine, PricedOrder
-from orders.domain.order import PlaceOrderRequest, new_order_id, workflow_input
+from orderflow_shared.publisher import EventPublisher
+from orders.domain.announcements import order_received
+from orders.domain.order import (
+    PlaceOrderRequest,
+    new_order_id,
+    new_order_record,
+    now_iso,
+    workflow_input_text,
+)
+from orders.workflow import OrderWorkflow
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(60)]
 
@@ -106,6 +119,8 @@ COMPLETED: dict[str, Answer] = {
         InvoiceResult(
             invoice_number="INV-20260514-3F2A9C1B",
             invoice_url="https://orderflow-invoices.s3.amazonaws.com/invoices/3f2a9c1b.pdf",
+            total_amount=priced(REQUEST).total_amount,
+            currency=priced(REQUEST).currency,
         )
     ),
     "SendConfirmation": Succeed(ConfirmationResult(message_id="0100019a-3f2a-9c1b-example-000000")),
@@ -137,14 +152,20 @@ class Saga:
         """Runs one order to its end, answering each command in turn; the execution's final status."""
         sfn = client("stepfunctions")
         order_id = new_order_id()
+        execution_input = workflow_input_text(order_id, REQUEST, SEALED_TOKEN)
+        announcements = EventPublisher(BUS_NAME)
+        # As the orders API does: announced from the stored order, then started.
+        announcements.publish(order_received(new_order_record(order_id, REQUEST, now_iso(), execution_input)))
         execution_arn = sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=order_id,
-            input=json.dumps(workflow_input(order_id, REQUEST, SEALED_TOKEN)),
+            stateMachineArn=self.state_machine_arn, name=order_id, input=execution_input
         )["executionArn"]
         for detail_type, answer in answers.items():
             answer.send(sfn, self._next_command(detail_type)["detail"]["taskToken"])
         status = self._wait_for_end(execution_arn)
+        if status == "SUCCEEDED":
+            # As the orders service does on the SUCCEEDED status event.
+            ended = OrderWorkflow(sfn, self.state_machine_arn).stopped_execution(execution_arn)
+            announcements.publish(ended.completion())
         self._receive()  # what the last state published
         return status
 
@@ -203,7 +224,8 @@ def saga() -> Iterator[Saga]:
 
 
 def _deployed_saga() -> Saga:
-    # Only the workflow publishes here, so the catch-all captures hold exactly its events.
+    # Only the workflow and the announcements of Saga.run publish here, so the catch-all captures hold
+    # exactly an order's events.
     captures = {bus: PublishedEvents.subscribe(bus).queue_url for bus in (BUS_NAME, COMMANDS_BUS_NAME)}
     definition = (
         ASL_PATH.read_text()
@@ -227,7 +249,7 @@ def test_every_event_the_workflow_publishes_matches_its_registry_schema(saga: Sa
     assert envelope_problems(SERVICE, saga.published, catalogue.schemas, declared) == []
     built = {envelope_type(envelope) for envelope in saga.published}
     assert [
-        f"{SERVICE} declares {event_type} in events.yaml, but no path of the workflow published it"
+        f"{SERVICE} declares {event_type} in events.yaml, but no path of an order published it"
         for event_type in declared
         if event_type not in built
     ] == []

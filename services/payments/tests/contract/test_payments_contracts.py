@@ -19,7 +19,7 @@ from orderflow_devtools.registry.event_types import EventType
 from orderflow_devtools.registry.schemas import JsonObject
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, ProcessPayment, StockReserved
-from orderflow_shared.payment_tokens import seal_payment_token
+from orderflow_shared.payment_tokens import PaymentTokenSealer
 
 pytestmark = pytest.mark.contract
 
@@ -54,7 +54,6 @@ def test_handler_reads_only_sent_fields_and_publishes_what_its_schema_accepts() 
 def sealed_for_its_order(process_payment: JsonObject) -> JsonObject:
     envelope = copy.deepcopy(process_payment)
     detail = envelope["detail"]
-    detail["data"]["paymentToken"] = seal_payment_token(
-        client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"], detail["metadata"]["orderId"], "tok_visa"
-    )
+    seal = PaymentTokenSealer(client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"])
+    detail["data"]["paymentToken"] = seal(detail["metadata"]["orderId"], "tok_visa")
     return envelope

@@ -37,6 +37,10 @@ class Contract(BaseModel):
         return self.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
+# The namespace of stable event ids (uuid5); a constant, so every publisher derives the same ids.
+_EVENT_IDS = uuid.UUID("5a0f3c8e-6a61-4f0e-9b1e-0d7c2f4e8a11")
+
+
 class EventMetadata(Contract):
     event_id: str = Field(min_length=1)
     order_id: str = Field(min_length=1, description="Correlation id: every event belongs to one order")
@@ -55,14 +59,34 @@ class Event(Contract):
     data: Contract
 
     @classmethod
-    def create(cls, order_id: str, data: Contract, **extra: Any) -> Self:
+    def create(
+        cls,
+        order_id: str,
+        data: Contract,
+        *,
+        event_id: str | None = None,
+        occurred_at: datetime | None = None,
+        **extra: Any,
+    ) -> Self:
+        """A new event, by default with a random id and the current time.
+
+        A fact that may be announced more than once (by a retry, or by a second publisher that
+        cannot know whether the first one got through) passes an ``event_id`` derived from what it
+        announces (``stable_event_id``) and the time the fact happened, so that every copy is the
+        same event and consumers drop the duplicates by id.
+        """
         metadata = EventMetadata(
-            event_id=str(uuid.uuid4()),
+            event_id=event_id or str(uuid.uuid4()),
             order_id=order_id,
-            occurred_at=datetime.now(UTC),
+            occurred_at=occurred_at or datetime.now(UTC),
             version=cls.VERSION,
         )
         return cls(metadata=metadata, data=data, **extra)
+
+    @classmethod
+    def stable_event_id(cls, *identity: str) -> str:
+        """The same UUID for the same ``identity`` (e.g. the order id) of this event type, every time."""
+        return str(uuid.uuid5(_EVENT_IDS, "/".join((cls.SOURCE, cls.DETAIL_TYPE, cls.VERSION, *identity))))
 
     @property
     def order_id(self) -> str:

@@ -114,8 +114,8 @@ class ProcessPaymentData(Contract):
         min_length=1,
         repr=False,
         description=(
-            "The customer's payment token sealed for payments by the orders API: base64 of its KMS "
-            "ciphertext under the payment-token key, with the order id as encryption context "
+            "The customer's payment token sealed for payments by the orders API: base64 of its "
+            "AES-GCM ciphertext under a data key of the payment-token KMS key, bound to the order id "
             "(orderflow_shared.payment_tokens)"
         ),
     )
@@ -155,8 +155,13 @@ class GenerateInvoice(Command):
 
 
 class InvoiceResult(Contract):
+    """Invoicing's answer to GenerateInvoice. With the confirmation sent it is also the saga's
+    output, from which the orders service announces OrderCompleted: hence the invoiced total."""
+
     invoice_number: str
     invoice_url: str
+    total_amount: MinorUnits
+    currency: CurrencyCode
 
 
 class SendConfirmationData(Contract):

@@ -59,11 +59,12 @@ def _rule(event: Event) -> tuple[OrderStatus, dict[str, Any]]:
     raise ValueError(f"{type(event).__name__} does not change an order's status")
 
 
+# What the status queue brings the projector. OrderCompleted is projected where it is announced,
+# from the saga's SUCCEEDED status (handlers/execution_status.py), so it does not come back here.
 PROJECTED_EVENTS: tuple[type[Event], ...] = (
     StockReserved,
     PaymentSucceeded,
     InvoiceGenerated,
-    OrderCompleted,
     OrderOutOfStock,
     OrderPaymentFailed,
     OrderFailed,

@@ -1,9 +1,12 @@
-"""Step Functions' own status-change events of the order saga: orders the saga could not finish.
+"""Step Functions' own status-change events of the order saga: orders it finished, and orders it
+could not finish.
 
-Rule on the default bus (aws.states, FAILED / TIMED_OUT / ABORTED executions of the order saga)
--> ExecutionStatusQueue -> this function. The event only says that something happened; what the
-order needs is decided from the execution as it is now (DescribeExecution and its history), so a
-duplicated, late or reordered event (e.g. one from before a redrive) changes nothing.
+Rule on the default bus (aws.states, SUCCEEDED / FAILED / TIMED_OUT / ABORTED executions of the
+order saga) -> ExecutionStatusQueue -> this function. The event only says that something happened;
+what the order needs is decided from the execution as it is now (DescribeExecution and, for a
+stopped one, its history), so a duplicated, late or reordered event (e.g. one from before a
+redrive) changes nothing. The saga's execution data is encrypted with the service's key, so the
+event itself carries no output: DescribeExecution is where it is read.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow_shared.contracts import OrderFailed
 from orderflow_shared.entry_points import records_handler
-from orders.domain.saga_outcome import Verdict
+from orders.domain.projection import status_change
+from orders.domain.saga_outcome import StoppedExecution, Verdict
 from orders.handlers.wiring import TELEMETRY, publisher, repository, workflow
 
 logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
@@ -37,7 +41,9 @@ def settle_stopped_execution(change: ExecutionStatusChange) -> Verdict:
     stopped = workflow().stopped_execution(change.execution_arn)
     logger.set_correlation_id(stopped.order_id)
     verdict = stopped.verdict()
-    if verdict is Verdict.STALL:
+    if verdict is Verdict.COMPLETE:
+        complete(stopped)
+    elif verdict is Verdict.STALL:
         stalled = stopped.stall()
         if repository().mark_stalled(stopped.order_id, stalled):
             logger.error("order stalled after payment; redrive it", extra={"stalled": stalled})
@@ -54,6 +60,16 @@ def settle_stopped_execution(change: ExecutionStatusChange) -> Verdict:
             "execution needs nothing from us", extra={"status": stopped.status, "error": stopped.error}
         )
     return verdict
+
+
+def complete(succeeded: StoppedExecution) -> None:
+    """Announces OrderCompleted, then projects it (the status queue does not carry it back to us:
+    one hop less per order). Announced first, so an order that reads COMPLETED has been announced;
+    a retry after a failed projection announces the same event again, which consumers drop."""
+    completed = succeeded.completion()
+    publisher().publish(completed)
+    repository().apply(status_change(completed))
+    metrics.add_metric(name="OrdersCompleted", unit=MetricUnit.Count, value=1)
 
 
 def _record_handler(record: SQSRecord) -> None:

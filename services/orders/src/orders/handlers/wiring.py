@@ -50,13 +50,15 @@ def workflow() -> OrderWorkflow:
 @functools.cache
 def orders_service() -> OrdersService:
     """Placing orders (their payment tokens sealed for payments) and reading them."""
-    from orderflow_shared.payment_tokens import seal_payment_token
+    from orderflow_shared.payment_tokens import PaymentTokenSealer
     from orders.service import OrdersService
 
     return OrdersService(
         repository(),
         workflow(),
-        functools.partial(seal_payment_token, client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
+        publisher(),
+        # One sealer per container: its data key, and so its KMS call, serves the orders it places.
+        PaymentTokenSealer(client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
     )
 
 
@@ -65,7 +67,7 @@ def pending_starts() -> OrdersService:
     """Starting the sagas of stored orders: no order is placed, so no token is sealed."""
     from orders.service import OrdersService
 
-    return OrdersService(repository(), workflow())
+    return OrdersService(repository(), workflow(), publisher())
 
 
 @functools.cache
@@ -79,7 +81,8 @@ def invoice_downloads() -> InvoiceDownloads:
 
 @functools.cache
 def publisher() -> EventPublisher:
-    return EventPublisher()
+    # The API has no queue to retry a rejected announcement for it: the publisher tries again itself.
+    return EventPublisher(attempts=3)
 
 
 @functools.cache

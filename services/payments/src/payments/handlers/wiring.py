@@ -81,12 +81,13 @@ def priced_reservations() -> DynamoDbPricedReservations:
 
 @functools.cache
 def verifier() -> ProcessPaymentVerifier:
-    from orderflow_shared.payment_tokens import open_payment_token
+    from orderflow_shared.payment_tokens import PaymentTokenOpener
     from payments.verification import ProcessPaymentVerifier
 
     return ProcessPaymentVerifier(
         priced_reservations(),
-        functools.partial(open_payment_token, client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
+        # One opener per container: a data key it opened serves every command sealed under it.
+        PaymentTokenOpener(client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
         wait_seconds=float(os.environ["PRICED_RESERVATION_WAIT_SECONDS"]),
     )
 
