@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -81,6 +81,61 @@ def test_it_counts_calls_by_api_with_what_a_bill_is_made_of(server: LocalAwsServ
     # A 1.5 KB item: two write units; an eventually consistent read half a unit, a strong one one.
     assert counted.write_units == 2.0
     assert counted.read_units == 1.5
+    assert counted.write_units_by_table == {"counted": 2.0}
+
+
+def test_a_write_is_sized_by_the_item_it_rewrites_and_the_index_entries_it_changes(
+    server: LocalAwsServer,
+) -> None:
+    dynamodb = local_client("dynamodb", server.endpoint)
+    dynamodb.create_table(
+        TableName="sized",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "pending", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "Pending",
+                "KeySchema": [{"AttributeName": "pending", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "a"}}
+
+    def units(call: Callable[[], object]) -> tuple[float, float]:
+        before = server.call_counts()
+        call()
+        counted = server.call_counts() - before
+        return counted.write_units, counted.read_units
+
+    # 2.5 KB with an index entry: three units for the item, one for the entry.
+    put = {**key, "blob": {"S": "x" * 2500}, "pending": {"S": "1"}}
+    assert units(lambda: dynamodb.put_item(TableName="sized", Item=put)) == (4.0, 0.0)
+    # A small update of a big item pays for the item, not the request; the entry is untouched.
+    small = {"TableName": "sized", "Key": key, "UpdateExpression": "SET n = :n"}
+    assert units(lambda: dynamodb.update_item(**small, ExpressionAttributeValues={":n": {"N": "1"}})) == (
+        3.0,
+        0.0,
+    )
+    # Removing the index key deletes the entry: one unit more.
+    remove = {"TableName": "sized", "Key": key, "UpdateExpression": "REMOVE pending"}
+    assert units(lambda: dynamodb.update_item(**remove)) == (4.0, 0.0)
+    # A transaction pays twice; a failed conditional write still pays for the item.
+    transaction = [{"Update": {**small, "ExpressionAttributeValues": {":n": {"N": "2"}}}}]
+    assert units(lambda: dynamodb.transact_write_items(TransactItems=transaction)) == (6.0, 0.0)
+    refused = {**small, "ConditionExpression": "attribute_not_exists(pk)"}
+
+    def refused_update() -> None:
+        with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+            dynamodb.update_item(**refused, ExpressionAttributeValues={":n": {"N": "3"}})
+
+    assert units(refused_update) == (3.0, 0.0)
+    # A strong read of the 2.5 KB item: one unit (4 KB each).
+    assert units(lambda: dynamodb.get_item(TableName="sized", Key=key, ConsistentRead=True)) == (0.0, 1.0)
 
 
 def test_the_observers_calls_are_served_but_not_counted(server: LocalAwsServer) -> None:
@@ -105,13 +160,18 @@ def test_the_observers_calls_are_served_but_not_counted(server: LocalAwsServer) 
 
 
 def test_counts_subtract_to_the_calls_between_two_readings() -> None:
-    earlier = CallCounts(Counter({"sqs:SendMessage": 2}), put_events_entries=1, read_units=0.5)
+    earlier = CallCounts(
+        Counter({"sqs:SendMessage": 2}), put_events_entries=1, read_units_by_table={"t": 0.5}
+    )
     later = CallCounts(
-        Counter({"sqs:SendMessage": 5, "events:PutEvents": 1}), put_events_entries=4, read_units=2.0
+        Counter({"sqs:SendMessage": 5, "events:PutEvents": 1}),
+        put_events_entries=4,
+        read_units_by_table={"t": 2.0, "u": 1.0},
     )
 
     between = later - earlier
 
     assert between.calls == Counter({"sqs:SendMessage": 3, "events:PutEvents": 1})
-    assert (between.put_events_entries, between.read_units) == (3, 1.5)
+    assert (between.put_events_entries, between.read_units) == (3, 2.5)
+    assert between.read_units_by_table == {"t": 1.5, "u": 1.0}
     assert CallCounts.from_json(between.to_json()) == between

@@ -98,6 +98,8 @@ USAGE: dict[str, Any] = {
         "emptyReceives": 10,
         "readUnits": 12.0,
         "writeUnits": 90.0,
+        "readUnitsByTable": {"orders": 12.0},
+        "writeUnitsByTable": {"orders": 60.0, "stock": 30.0},
     },
     "invocations": {
         "orderflow-orders.OrdersApiFunction": {"count": 8, "durationMs": 400.0, "memoryMb": 512},
@@ -133,3 +135,9 @@ def test_the_cost_is_priced_per_completed_order_beside_the_source_design() -> No
     assert priced["sourceDesign"]["design"] == "source design"
     assert priced["sourceDesign"]["usdPerMillionOrdersExcludingSesS3"] > 0
     assert "source design" in priced["table"]
+    # Units by table, per completed order, for what to cut next.
+    assert priced["dynamodbUnitsPerOrderByTable"] == {
+        "orders": {"write": 20.0, "read": 4.0},
+        "stock": {"write": 10.0, "read": 0.0},
+    }
+    assert "| stock | 10.00 | 0.00 |" in priced["table"]

@@ -5,8 +5,9 @@ the same interpreter as the SQS pollers, the API gateway and the payment provide
 one core. In a process of their own the rest of the local runtime runs on the other core.
 
 Every request is counted by service and API (``CallCounter``), with what a bill is made of beside
-it: PutEvents entries, empty ReceiveMessage answers, and DynamoDB capacity units (each DynamoDB
-call's read and write units, by DynamoDB's on-demand rules).
+it: PutEvents entries, empty ReceiveMessage answers, and DynamoDB capacity units by table (each
+DynamoDB call's read and write units, by DynamoDB's on-demand rules, from the items as moto holds
+them: ``orderflow_local.dynamodb_capacity``).
 ``GET /_orderflow/calls`` answers the totals so far; a benchmark reads it before and after a run.
 Requests signed with the observer's access key (``observer_client``) are served and not counted: a
 benchmark watching its orders is not what the orders cost.
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orderflow_local.dynamodb_capacity import CapacityMeter, Index, Shape, StoredItem
+
 logger = logging.getLogger(__name__)
 
 CALLS_PATH = "/_orderflow/calls"
@@ -38,7 +41,7 @@ START_TIMEOUT_SECONDS = 60
 OBSERVER_ACCESS_KEY = "orderflow-observer"
 
 _spawn = multiprocessing.get_context("spawn")
-_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _QUERY_ACTION = re.compile(rb"(?:^|&)Action=([A-Za-z0-9]+)")
 # The REST APIs the system calls, named as their operations are (method and path shape).
 _REST_OPERATIONS: tuple[tuple[str, str, re.Pattern[str], str], ...] = (
@@ -56,8 +59,16 @@ class CallCounts:
     calls: Counter[str]  # "service:Operation" -> requests
     put_events_entries: int = 0
     empty_receives: int = 0
-    read_units: float = 0.0
-    write_units: float = 0.0
+    read_units_by_table: dict[str, float] = dataclasses.field(default_factory=dict)
+    write_units_by_table: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def read_units(self) -> float:
+        return float(sum(self.read_units_by_table.values()))
+
+    @property
+    def write_units(self) -> float:
+        return float(sum(self.write_units_by_table.values()))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +77,8 @@ class CallCounts:
             "emptyReceives": self.empty_receives,
             "readUnits": self.read_units,
             "writeUnits": self.write_units,
+            "readUnitsByTable": dict(self.read_units_by_table),
+            "writeUnitsByTable": dict(self.write_units_by_table),
         }
 
     @classmethod
@@ -74,8 +87,8 @@ class CallCounts:
             Counter(data["calls"]),
             data["putEventsEntries"],
             data["emptyReceives"],
-            data["readUnits"],
-            data["writeUnits"],
+            dict(data["readUnitsByTable"]),
+            dict(data["writeUnitsByTable"]),
         )
 
     def __sub__(self, earlier: CallCounts) -> CallCounts:
@@ -85,29 +98,47 @@ class CallCounts:
             +calls,
             self.put_events_entries - earlier.put_events_entries,
             self.empty_receives - earlier.empty_receives,
-            self.read_units - earlier.read_units,
-            self.write_units - earlier.write_units,
+            _minus(self.read_units_by_table, earlier.read_units_by_table),
+            _minus(self.write_units_by_table, earlier.write_units_by_table),
         )
+
+
+def _minus(later: dict[str, float], earlier: dict[str, float]) -> dict[str, float]:
+    difference = {name: units - earlier.get(name, 0.0) for name, units in later.items()}
+    return {name: units for name, units in difference.items() if units > 0}
+
+
+def _add(into: dict[str, float], units: dict[str, float]) -> None:
+    for name, amount in units.items():
+        into[name] = into.get(name, 0.0) + amount
 
 
 class CallCounter:
     """WSGI middleware in front of moto: counts each request by service and API."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], capacity: Callable[[str], CapacityMeter] | None = None
+    ) -> None:
         self._app = app
+        self._capacity = capacity  # the DynamoDB capacity meter of a region
         self._lock = threading.Lock()
         self._counts = CallCounts(Counter())
 
     def counts(self) -> CallCounts:
         with self._lock:
-            return dataclasses.replace(self._counts, calls=Counter(self._counts.calls))
+            return dataclasses.replace(
+                self._counts,
+                calls=Counter(self._counts.calls),
+                read_units_by_table=dict(self._counts.read_units_by_table),
+                write_units_by_table=dict(self._counts.write_units_by_table),
+            )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == CALLS_PATH:
             body = json.dumps(self.counts().to_json()).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
-        access_key, service = _signer(environ)
+        access_key, service, region = _signer(environ)
         if access_key == OBSERVER_ACCESS_KEY:
             return self._app(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -117,34 +148,39 @@ class CallCounter:
             request_body = _read_body(environ)
         if not operation:
             operation = _query_action(request_body) or _rest_operation(service, environ)
-        chunks = list(self._app(environ, start_response))
+        if service == "dynamodb" and self._capacity is not None:
+            meter = self._capacity(region)
+            request = json.loads(request_body or b"{}")
+            writes = meter.before(operation, request)
+            chunks = list(self._app(environ, start_response))
+            units = meter.after(operation, request, json.loads(b"".join(chunks) or b"{}"), writes)
+            with self._lock:
+                _add(self._counts.read_units_by_table, units.read)
+                _add(self._counts.write_units_by_table, units.write)
+        else:
+            chunks = list(self._app(environ, start_response))
         self._record(service, operation, request_body, b"".join(chunks))
         return chunks
 
     def _record(self, service: str, operation: str, request: bytes, response: bytes) -> None:
         put_entries = 0
         empty = 0
-        read = write = 0.0
         if service == "events" and operation == "PutEvents":
             put_entries = len(json.loads(request or b"{}").get("Entries", []))
         elif service == "sqs" and operation == "ReceiveMessage":
             empty = 0 if b"Messages" in response else 1
-        elif service == "dynamodb":
-            read, write = _consumed_units(operation, request, response)
         with self._lock:
             self._counts.calls[f"{service}:{operation or 'unknown'}"] += 1
             self._counts.put_events_entries += put_entries
             self._counts.empty_receives += empty
-            self._counts.read_units += read
-            self._counts.write_units += write
 
 
-def _signer(environ: dict[str, Any]) -> tuple[str, str]:
-    """Who signed the request (access key id) and for which service."""
+def _signer(environ: dict[str, Any]) -> tuple[str, str, str]:
+    """Who signed the request (access key id), for which service and region."""
     match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if match:
-        return match.group(1), match.group(2)
-    return "", "moto" if environ.get("PATH_INFO", "").startswith("/moto-api") else "unsigned"
+        return match.group(1), match.group(3), match.group(2)
+    return "", "moto" if environ.get("PATH_INFO", "").startswith("/moto-api") else "unsigned", ""
 
 
 def observer_client(service: str, endpoint_url: str) -> Any:
@@ -179,32 +215,48 @@ def _rest_operation(service: str, environ: dict[str, Any]) -> str:
     return f"{method} {path.split('/')[1] if path.count('/') else path}"
 
 
-# moto answers ReturnConsumedCapacity with a constant per API (and nothing for transactions), so the
-# units are worked out here by DynamoDB's on-demand rules: a write unit per KB written (two in a
-# transaction), a read unit per 4 KB read strongly (half eventually, two in a transaction). An
-# UpdateItem is sized by what it sends, a lower bound of the item it rewrites.
-_KB = 1024
-_READ_UNIT_BYTES = 4 * _KB
+def moto_capacity_meter(region: str) -> CapacityMeter:
+    """The capacity meter of moto's DynamoDB in ``region`` (of this process: the server's)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType, bytesize
 
+    tables = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].tables
 
-def _consumed_units(operation: str, request: bytes, response: bytes) -> tuple[float, float]:
-    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
-        return 0.0, _write_units(len(request))
-    if operation == "TransactWriteItems":
-        items = json.loads(request).get("TransactItems", [])
-        return 0.0, sum(2 * _write_units(len(json.dumps(item))) for item in items)
-    if operation == "BatchWriteItem":
-        batches = json.loads(request).get("RequestItems", {}).values()
-        return 0.0, sum(_write_units(len(json.dumps(item))) for batch in batches for item in batch)
-    if operation in ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"):
-        consistent = b'"ConsistentRead": true' in request or b'"ConsistentRead":true' in request
-        factor = 2.0 if operation == "TransactGetItems" else 1.0 if consistent else 0.5
-        return factor * max(1, -(-len(response) // _READ_UNIT_BYTES)), 0.0
-    return 0.0, 0.0
+    def lookup(name: str, key: dict[str, Any]) -> StoredItem | None:
+        table = tables.get(name)
+        if table is None or table.hash_key_attr not in key:
+            return None
+        ranged = table.range_key_attr
+        if ranged is not None and ranged not in key:
+            return None
+        item = table.get_item(
+            DynamoType(key[table.hash_key_attr]), DynamoType(key[ranged]) if ranged is not None else None
+        )
+        if item is None:
+            return None
+        attributes = dict(item.attrs)
+        return StoredItem(
+            attributes, {name: bytesize(name) + value.size() for name, value in attributes.items()}
+        )
 
+    def shape(name: str) -> Shape | None:
+        table = tables.get(name)
+        if table is None:
+            return None
+        return Shape(
+            key=(table.hash_key_attr, *([table.range_key_attr] if table.range_key_attr else [])),
+            indexes=tuple(
+                Index(
+                    key=tuple(part["AttributeName"] for part in index.schema),
+                    projection=index.projection.get("ProjectionType", "ALL"),
+                    included=tuple(index.projection.get("NonKeyAttributes", [])),
+                )
+                for index in table.global_indexes
+            ),
+        )
 
-def _write_units(size: int) -> float:
-    return float(max(1, -(-size // _KB)))
+    return CapacityMeter(lookup, shape)
 
 
 # --- the process ---------------------------------------------------------------------------------
@@ -230,7 +282,7 @@ def _serve(host: str, port: int, time_scale: float, fault_plan: Path | None, fix
     plan = faults.open_plan(fault_plan)
     if plan is not None:
         faults.throttle_put_events(plan)
-    app = CallCounter(DomainDispatcherApplication(create_backend_app))
+    app = CallCounter(DomainDispatcherApplication(create_backend_app), moto_capacity_meter)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     server.serve_forever()
 

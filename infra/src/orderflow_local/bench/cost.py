@@ -904,8 +904,9 @@ def static_estimate(asl: Path = ORDER_SAGA_ASL, assumptions: Assumptions | None 
       announcement 1 each), invoicing 1, notifications 3 (the idempotency record and its completion,
       the sent-email record). 4 RRU: the reservation and the catalogue (inventory), the priced
       reservation (payments), the sent-email lookup (notifications); all strongly consistent.
-    - One POST through API Gateway (REST) and its web ACL; 2 KMS requests (the API seals the payment
-      token, payments opens it); the provider's secret is cached for 5 minutes (not per order).
+    - One POST through API Gateway (REST) and its web ACL; no KMS request per order: payment tokens
+      are sealed and opened under data keys each container makes or opens once per 5 minutes, and
+      the provider's secret is cached for 5 minutes (both a fixed monthly share, not an order's).
     - S3: the invoice's PDF and JSON, 2 PUTs; SES: 1 email.
     - Logs, traces and archived bytes from ``Assumptions``.
 
@@ -926,7 +927,6 @@ def static_estimate(asl: Path = ORDER_SAGA_ASL, assumptions: Assumptions | None 
         dynamodb_read_units=4.0,
         api_requests=1.0,
         waf_requests=1.0,
-        kms_requests=2.0,
         s3_puts=2.0,
         ses_sends=1.0,
     )

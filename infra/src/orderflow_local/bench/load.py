@@ -7,6 +7,7 @@ first saw the final status, and the order's own history (when each status was re
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
 import random
@@ -165,13 +166,45 @@ class OrderWatcher:
 
     def wait(self, order_id: str, deadline: float) -> None:
         while time.monotonic() < deadline:
-            item = self.dynamodb.get_item(
-                TableName=self.table, Key={"orderId": {"S": order_id}}, ConsistentRead=True
-            ).get("Item")
+            item = self._item(order_id)
             if item and item["status"]["S"] in FINAL_STATUSES:
                 return
             time.sleep(POLL_INTERVAL_SECONDS)
         raise TimeoutError(f"order {order_id} was not final within {ORDER_PATIENCE_SECONDS} s")
+
+    def history(self, order_id: str) -> dict[str, datetime.datetime]:
+        """When the order reached each status, as its history says now."""
+        item = self._item(order_id) or {}
+        entries = item.get("history", {}).get("M", {})
+        return {status: _instant(at["S"]) for status, at in entries.items()}
+
+    def _item(self, order_id: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self.dynamodb.get_item(
+            TableName=self.table, Key={"orderId": {"S": order_id}}, ConsistentRead=True
+        ).get("Item")
+        return item
+
+
+def settled_histories(
+    stack: LocalStack, samples: Sequence[OrderSample], patience: float = 30.0
+) -> list[OrderSample]:
+    """The samples with each order's history as it stands once every status has landed in it.
+
+    A client may see the final status before the ones on the way to it are in the history:
+    COMPLETED is projected where the saga's end is announced, the steps before it from a queue read
+    in batches. Read unseen (the observer's calls are not counted), after the level.
+    """
+    watcher = OrderWatcher.of(stack)
+    deadline = time.monotonic() + patience
+    settled: list[OrderSample] = []
+    for sample in samples:
+        wanted = STATUSES if sample.status == "COMPLETED" else ("RECEIVED", sample.status)
+        history = watcher.history(sample.order_id)
+        while not all(status in history for status in wanted) and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_SECONDS)
+            history = watcher.history(sample.order_id)
+        settled.append(dataclasses.replace(sample, reached=history))
+    return settled
 
 
 def _order_body(identity: Identity, skus: Sequence[str], rng: random.Random) -> dict[str, Any]:

@@ -157,8 +157,31 @@ def cost(usage: dict[str, Any]) -> dict[str, Any]:
     operations = fill_unmeasured(run_counts(usage).per_completed_order())
     ours = table.price(operations)
     source = table.price(source_design_operations(operations), design="source design")
+    per_table = dynamodb_units_per_order(usage)
     return {
         "orderflow": ours.to_json(),
         "sourceDesign": source.to_json(),
-        "table": render_table(ours, source),
+        "dynamodbUnitsPerOrderByTable": per_table,
+        "table": render_table(ours, source) + "\n\n" + _units_table(per_table),
     }
+
+
+def dynamodb_units_per_order(usage: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The cost phase's DynamoDB units per completed order, by table: {table: {"write", "read"}}."""
+    calls, orders = usage["calls"], max(1, usage["completed"])
+    tables = sorted({*calls["writeUnitsByTable"], *calls["readUnitsByTable"]})
+    return {
+        table: {
+            "write": round(calls["writeUnitsByTable"].get(table, 0.0) / orders, 3),
+            "read": round(calls["readUnitsByTable"].get(table, 0.0) / orders, 3),
+        }
+        for table in tables
+    }
+
+
+def _units_table(per_table: dict[str, dict[str, float]]) -> str:
+    rows = ["| DynamoDB table | write units per order | read units per order |", "|---|---:|---:|"]
+    rows += [
+        f"| {table} | {units['write']:.2f} | {units['read']:.2f} |" for table, units in per_table.items()
+    ]
+    return "\n".join(rows)

@@ -6,6 +6,7 @@ each process spent (from /proc), and the AWS calls the local AWS served (its ``C
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -21,7 +22,14 @@ from typing import Any
 
 from orderflow_local.aws_server import CallCounts, call_counts
 from orderflow_local.bench.floor import ExecutionSample, Floor
-from orderflow_local.bench.load import STAGES, OrderSample, drive_orders, signed_in_clients, stock_catalogue
+from orderflow_local.bench.load import (
+    STAGES,
+    OrderSample,
+    drive_orders,
+    settled_histories,
+    signed_in_clients,
+    stock_catalogue,
+)
 from orderflow_local.bench.measure import Percentiles, cpu_per_item, cpu_snapshot, median_or_nan
 from orderflow_local.launcher import REPO_ROOT, LocalStack, http, start_local_stack
 from orderflow_local.operator import execution_arn, order_saga_arn
@@ -140,6 +148,7 @@ def run_orderflow(orders: int, levels: Sequence[int], seed: int) -> tuple[list[L
                 _order_completed,
             )
             stats_after = runtime_stats(stack)
+            measured = dataclasses.replace(measured, samples=settled_histories(stack, measured.samples))
             results.append(_order_level(concurrency, measured, stats_before, stats_after))
         usage = run_cost_phase(stack, skus, COST_ORDERS, clients[:COST_CONCURRENCY], seed)
         return results, usage
