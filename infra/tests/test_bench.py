@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orderflow_local.bench.load import OrderSample
+from orderflow_local.bench.load import STATUSES, OrderSample, settled_histories
 from orderflow_local.bench.measure import Percentiles, cpu_per_item, cpu_seconds
 from orderflow_local.bench.report import cost, ratios, run_counts
 from orderflow_local.bench.runner import Level
@@ -141,3 +141,29 @@ def test_the_cost_is_priced_per_completed_order_beside_the_source_design() -> No
         "stock": {"write": 10.0, "read": 0.0},
     }
     assert "| stock | 10.00 | 0.00 |" in priced["table"]
+
+
+class _LateHistories:
+    """Histories whose INVOICED entry lands only on the second read, as a batched projection does."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def history(self, order_id: str) -> dict[str, datetime.datetime]:
+        self.reads += 1
+        at = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
+        statuses = STATUSES if self.reads > 1 else [s for s in STATUSES if s != "INVOICED"]
+        return {status: at + datetime.timedelta(seconds=n) for n, status in enumerate(statuses)}
+
+
+def test_histories_are_read_again_until_every_status_on_the_way_has_landed() -> None:
+    at = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
+    seen = OrderSample("o-1", "COMPLETED", 0.0, 1.0, {"RECEIVED": at, "COMPLETED": at})
+    histories = _LateHistories()
+
+    [settled] = settled_histories(histories, [seen], patience=5.0)
+
+    assert histories.reads == 2
+    assert set(settled.reached) == set(STATUSES)
+    assert set(settled.stage_seconds()) == {"reserve", "pay", "invoice", "confirm"}
+    assert (settled.status, settled.client_latency) == ("COMPLETED", 1.0)

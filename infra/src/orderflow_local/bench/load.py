@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from orderflow_local.aws_server import observer_client
 from orderflow_local.launcher import LocalStack, http
@@ -185,16 +185,19 @@ class OrderWatcher:
         return item
 
 
+class HistoryReader(Protocol):
+    def history(self, order_id: str) -> dict[str, datetime.datetime]: ...
+
+
 def settled_histories(
-    stack: LocalStack, samples: Sequence[OrderSample], patience: float = 30.0
+    watcher: HistoryReader, samples: Sequence[OrderSample], patience: float = 30.0
 ) -> list[OrderSample]:
     """The samples with each order's history as it stands once every status has landed in it.
 
     A client may see the final status before the ones on the way to it are in the history:
     COMPLETED is projected where the saga's end is announced, the steps before it from a queue read
-    in batches. Read unseen (the observer's calls are not counted), after the level.
+    in batches. Read unseen (``OrderWatcher``: the observer's calls are not counted), after the level.
     """
-    watcher = OrderWatcher.of(stack)
     deadline = time.monotonic() + patience
     settled: list[OrderSample] = []
     for sample in samples:

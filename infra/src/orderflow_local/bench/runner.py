@@ -25,6 +25,7 @@ from orderflow_local.bench.floor import ExecutionSample, Floor
 from orderflow_local.bench.load import (
     STAGES,
     OrderSample,
+    OrderWatcher,
     drive_orders,
     settled_histories,
     signed_in_clients,
@@ -148,7 +149,8 @@ def run_orderflow(orders: int, levels: Sequence[int], seed: int) -> tuple[list[L
                 _order_completed,
             )
             stats_after = runtime_stats(stack)
-            measured = dataclasses.replace(measured, samples=settled_histories(stack, measured.samples))
+            settled = settled_histories(OrderWatcher.of(stack), measured.samples)
+            measured = dataclasses.replace(measured, samples=settled)
             results.append(_order_level(concurrency, measured, stats_before, stats_after))
         usage = run_cost_phase(stack, skus, COST_ORDERS, clients[:COST_CONCURRENCY], seed)
         return results, usage
