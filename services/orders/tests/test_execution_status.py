@@ -47,7 +47,6 @@ class Sagas:
 
     def stop_in(self, state: str, error: str, machine_arn: str | None = None) -> dict[str, Any]:
         """Runs an order's execution that passes payment and fails in ``state`` with ``error``."""
-        sfn = client("stepfunctions")
         definition = {
             "StartAt": "ProcessPayment",
             "States": {
@@ -55,44 +54,40 @@ class Sagas:
                 state: {"Type": "Fail", "Error": error, "Cause": "it broke"},
             },
         }
+        order_id = f"order-{state}-{error}".replace(".", "-")
+        execution_input = {"orderId": order_id, **REQUEST.to_wire()}
+        return self._run(definition, order_id, execution_input, "FAILED", machine_arn)
+
+    def succeed(self, order_id: str, output: dict[str, Any]) -> dict[str, Any]:
+        """Runs an order's execution that succeeds with ``output``, as the saga's last step leaves it."""
+        definition = {
+            "StartAt": "SendConfirmation",
+            "States": {"SendConfirmation": {"Type": "Pass", "End": True}},
+        }
+        return self._run(definition, order_id, output, "SUCCEEDED")
+
+    def _run(
+        self,
+        definition: dict[str, Any],
+        order_id: str,
+        execution_input: dict[str, Any],
+        status: str,
+        machine_arn: str | None = None,
+    ) -> dict[str, Any]:
+        """Stores the order, runs its execution of ``definition`` to the end; the status change it made."""
+        sfn = client("stepfunctions")
         machine = machine_arn or wiring.workflow().state_machine_arn
         sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(definition))
-        order_id = f"order-{state}-{error}".replace(".", "-")
         self.orders.put_item(Item=new_order_record(order_id, REQUEST, now_iso(), "{}"))
         execution_arn = sfn.start_execution(
-            stateMachineArn=machine,
-            name=order_id,
-            input=json.dumps({"orderId": order_id, **REQUEST.to_wire()}),
+            stateMachineArn=machine, name=order_id, input=json.dumps(execution_input)
         )["executionArn"]
         while sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
             time.sleep(0.01)
         return {
             "executionArn": execution_arn,
             "stateMachineArn": machine,
-            "status": "FAILED",
-            "orderId": order_id,
-        }
-
-    def succeed(self, order_id: str, output: dict[str, Any]) -> dict[str, Any]:
-        """Runs an order's execution that succeeds with ``output``, as the saga's last step leaves it."""
-        sfn = client("stepfunctions")
-        machine = wiring.workflow().state_machine_arn
-        definition = {
-            "StartAt": "SendConfirmation",
-            "States": {"SendConfirmation": {"Type": "Pass", "End": True}},
-        }
-        sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(definition))
-        if "Item" not in self.orders.get_item(Key={"orderId": order_id}):
-            self.orders.put_item(Item=new_order_record(order_id, REQUEST, now_iso(), "{}"))
-        execution_arn = sfn.start_execution(stateMachineArn=machine, name=order_id, input=json.dumps(output))[
-            "executionArn"
-        ]
-        while sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
-            time.sleep(0.01)
-        return {
-            "executionArn": execution_arn,
-            "stateMachineArn": machine,
-            "status": "SUCCEEDED",
+            "status": status,
             "orderId": order_id,
         }
 

@@ -81,7 +81,8 @@ def invoice_downloads() -> InvoiceDownloads:
 
 @functools.cache
 def publisher() -> EventPublisher:
-    # The API has no queue to retry a rejected announcement for it: the publisher tries again itself.
+    # The API has no queue to retry a rejected announcement for it, so the publisher tries again itself;
+    # for the functions behind a queue that only spares a redelivery.
     return EventPublisher(attempts=3)
 
 
