@@ -84,6 +84,35 @@ def test_it_counts_calls_by_api_with_what_a_bill_is_made_of(server: LocalAwsServ
     assert counted.write_units_by_table == {"counted": 2.0}
 
 
+def test_each_message_a_rule_delivers_to_a_queue_is_counted(server: LocalAwsServer) -> None:
+    sqs = local_client("sqs", server.endpoint)
+    events = local_client("events", server.endpoint)
+    queues = [sqs.create_queue(QueueName=f"delivered-{n}")["QueueUrl"] for n in (1, 2)]
+    arns = [sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]) for url in queues]
+    events.put_rule(Name="to-queues", EventPattern=json.dumps({"source": ["delivered"]}))
+    events.put_targets(
+        Rule="to-queues",
+        Targets=[{"Id": str(n), "Arn": arn["Attributes"]["QueueArn"]} for n, arn in enumerate(arns)],
+    )
+    before = server.call_counts()
+
+    matching = {"Source": "delivered", "DetailType": "D", "Detail": "{}"}
+    other = {"Source": "elsewhere", "DetailType": "D", "Detail": "{}"}
+    events.put_events(Entries=[matching, matching, other])
+    counted = server.call_counts() - before
+
+    # Two matching events, each to two queues; no SendMessage call went through the API.
+    assert counted.queue_deliveries == 4
+    assert counted.calls == Counter({"events:PutEvents": 1})
+    assert (
+        sum(
+            len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []))
+            for url in queues
+        )
+        == 4
+    )
+
+
 def test_a_write_is_sized_by_the_item_it_rewrites_and_the_index_entries_it_changes(
     server: LocalAwsServer,
 ) -> None:

@@ -96,6 +96,7 @@ USAGE: dict[str, Any] = {
         },
         "putEventsEntries": 33,
         "emptyReceives": 10,
+        "queueDeliveries": 25,
         "readUnits": 12.0,
         "writeUnits": 90.0,
         "readUnitsByTable": {"orders": 12.0},
@@ -117,7 +118,8 @@ def test_the_cost_phase_counts_become_the_model_s_run_tally() -> None:
     assert tally.completed_orders == 3
     assert total.states_entered == 25
     # Idle long polls are not an order's: the empty receives are dropped, not priced.
-    assert total.sqs_requests == {"ReceiveMessage": 30, "DeleteMessageBatch": 30, "SendMessage": 2}
+    # The messages EventBridge delivered to queues are SendMessage requests beside the code's own.
+    assert total.sqs_requests == {"ReceiveMessage": 30, "DeleteMessageBatch": 30, "SendMessage": 27}
     assert total.sqs_empty_receives == 0
     assert (total.put_events_entries, total.kms_requests, total.s3_puts, total.ses_sends) == (33, 4, 6, 3)
     assert (total.dynamodb_read_units, total.dynamodb_write_units) == (12.0, 90.0)

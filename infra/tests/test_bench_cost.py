@@ -353,5 +353,12 @@ def test_the_log_and_trace_rates_are_the_templates_production_defaults() -> None
     assert infra["Parameters"]["TraceSampleRate"]["Default"] == Assumptions().xray_traces_per_api_request
     for service in ("orders", "inventory", "payments", "invoicing", "notifications"):
         template = load_template(root / f"services/{service}/template.yaml")
-        assert template["Parameters"]["LogLevel"]["Default"] == "WARNING", service
-    assert Assumptions().log_bytes_per_invocation == 450.0  # the platform's lines alone
+        assert template["Parameters"]["LogLevel"]["Default"] == "WARN", service
+        logging = template["Globals"]["Function"]["LoggingConfig"]
+        assert logging == {
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": {"Ref": "LogLevel"},
+            "SystemLogLevel": "WARN",
+        }
+    # Neither the platform's INFO lines nor the handlers' reach the logs on the happy path.
+    assert Assumptions().log_bytes_per_invocation == 0.0

@@ -60,6 +60,9 @@ def test_every_service_template_deploys_with_its_functions_and_consumers(
         module = function.handler.rsplit(".", 1)[0].replace(".", "/")
         assert (function.code_dir / f"{module}.py").exists(), function.handler
         assert function.environment["EVENT_BUS_NAME"] == "orderflow"
+        # Lambda hands a function its LoggingConfig's application log level (the local stacks' INFO),
+        # and Powertools' logger takes it over POWERTOOLS_LOG_LEVEL.
+        assert function.environment["AWS_LAMBDA_LOG_LEVEL"] == "INFO"
     sqs = boto3.client("sqs")
     for source in stack.event_sources:
         url = sqs.get_queue_url(QueueName=source.queue_arn.rsplit(":", 1)[1])["QueueUrl"]

@@ -59,6 +59,9 @@ class CallCounts:
     calls: Counter[str]  # "service:Operation" -> requests
     put_events_entries: int = 0
     empty_receives: int = 0
+    # Messages EventBridge rules put on SQS queues: SendMessage requests made for us inside moto, not
+    # through its HTTP API, and billed by SQS all the same (the queue's owner pays every request).
+    queue_deliveries: int = 0
     read_units_by_table: dict[str, float] = dataclasses.field(default_factory=dict)
     write_units_by_table: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -75,6 +78,7 @@ class CallCounts:
             "calls": dict(self.calls),
             "putEventsEntries": self.put_events_entries,
             "emptyReceives": self.empty_receives,
+            "queueDeliveries": self.queue_deliveries,
             "readUnits": self.read_units,
             "writeUnits": self.write_units,
             "readUnitsByTable": dict(self.read_units_by_table),
@@ -87,6 +91,7 @@ class CallCounts:
             Counter(data["calls"]),
             data["putEventsEntries"],
             data["emptyReceives"],
+            data["queueDeliveries"],
             dict(data["readUnitsByTable"]),
             dict(data["writeUnitsByTable"]),
         )
@@ -98,6 +103,7 @@ class CallCounts:
             +calls,
             self.put_events_entries - earlier.put_events_entries,
             self.empty_receives - earlier.empty_receives,
+            self.queue_deliveries - earlier.queue_deliveries,
             _minus(self.read_units_by_table, earlier.read_units_by_table),
             _minus(self.write_units_by_table, earlier.write_units_by_table),
         )
@@ -162,6 +168,10 @@ class CallCounter:
         self._record(service, operation, request_body, b"".join(chunks))
         return chunks
 
+    def record_queue_delivery(self) -> None:
+        with self._lock:
+            self._counts.queue_deliveries += 1
+
     def _record(self, service: str, operation: str, request: bytes, response: bytes) -> None:
         put_entries = 0
         empty = 0
@@ -181,6 +191,20 @@ def _signer(environ: dict[str, Any]) -> tuple[str, str, str]:
     if match:
         return match.group(1), match.group(3), match.group(2)
     return "", "moto" if environ.get("PATH_INFO", "").startswith("/moto-api") else "unsigned", ""
+
+
+def count_queue_deliveries(counter: CallCounter) -> None:
+    """Makes ``counter`` count each message an EventBridge rule delivers to an SQS queue (in this
+    process: the server's)."""
+    from moto.events.models import Rule
+
+    deliver = Rule._send_to_sqs_queue
+
+    def _counted(self: Rule, *args: Any, **kwargs: Any) -> None:
+        deliver(self, *args, **kwargs)
+        counter.record_queue_delivery()
+
+    Rule._send_to_sqs_queue = _counted  # type: ignore[method-assign]
 
 
 def observer_client(service: str, endpoint_url: str) -> Any:
@@ -283,6 +307,7 @@ def _serve(host: str, port: int, time_scale: float, fault_plan: Path | None, fix
     if plan is not None:
         faults.throttle_put_events(plan)
     app = CallCounter(DomainDispatcherApplication(create_backend_app), moto_capacity_meter)
+    count_queue_deliveries(app)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     server.serve_forever()
 

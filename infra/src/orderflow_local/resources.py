@@ -473,6 +473,8 @@ def _state_machine(ctx: StackContext, logical_id: str, props: dict[str, Any]) ->
 def _lambda_function(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
     name = props.get("FunctionName") or ctx.physical_name(logical_id, 64)
     variables = props.get("Environment", {}).get("Variables", {})
+    environment = {key: str(value) for key, value in variables.items()}
+    environment.update(_advanced_logging_variables(props.get("LoggingConfig", {})))
     ctx.functions[logical_id] = FunctionSpec(
         logical_id=logical_id,
         name=name,
@@ -480,10 +482,23 @@ def _lambda_function(ctx: StackContext, logical_id: str, props: dict[str, Any]) 
         code_dir=ctx.artifact(props["Code"]),
         timeout=int(props.get("Timeout", 3)),
         memory=int(props.get("MemorySize", 128)),
-        environment={key: str(value) for key, value in variables.items()},
+        environment=environment,
         role=str(props.get("Role", "")),
     )
     return ResolvedResource(name, {"Arn": arn("lambda", f"function:{name}")})
+
+
+def _advanced_logging_variables(logging_config: dict[str, Any]) -> dict[str, str]:
+    """What Lambda tells a function of its LoggingConfig: with the JSON format, its application log
+    level as ``AWS_LAMBDA_LOG_LEVEL``, which Powertools' logger obeys before its own setting.
+    (The system log level filters the platform's START/END/REPORT lines, which the local runtime
+    does not write.)"""
+    if logging_config.get("LogFormat") != "JSON":
+        return {}
+    variables = {"AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    if "ApplicationLogLevel" in logging_config:
+        variables["AWS_LAMBDA_LOG_LEVEL"] = str(logging_config["ApplicationLogLevel"])
+    return variables
 
 
 MAX_LOCAL_BATCH_SIZE = 10

@@ -74,6 +74,23 @@ def store(aws: None) -> InventoryStore:
 
 
 @pytest.fixture
+def dynamodb_calls(store: InventoryStore) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every DynamoDB call the store makes from here on: (operation, its parameters as passed)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, params))
+
+    tables = (store._catalogue, store._reservations)
+    emitters = list({id(table.meta.client): table.meta.client.meta.events for table in tables}.values())
+    for events in emitters:
+        events.register("provide-client-params.dynamodb", record, unique_id="dynamodb-calls")
+    yield calls
+    for events in emitters:
+        events.unregister("provide-client-params.dynamodb", unique_id="dynamodb-calls")
+
+
+@pytest.fixture
 def stock_keeping(aws: None) -> StockKeeping:
     """The operator's side: setting and adjusting stock, every change logged."""
     return wiring.stock_keeping()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from inventory.handlers import commit_stock, release_stock
 from inventory.reservation import OrderOutcome, ReservationState
@@ -32,6 +33,8 @@ from .books_check import balance_problems
 pytestmark = pytest.mark.usefixtures("aws")
 
 CUSTOMER = Customer(id="c-1", email="ana@example.com")
+# The operations that cost write units.
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
 def payment_succeeded(order_id: str) -> PaymentSucceeded:
@@ -122,7 +125,7 @@ def test_a_failed_order_releases_its_reservation_back_to_sale(
     assert sum(item.quantity for item in released.data.items) == 6
 
 
-def test_each_settlement_records_the_orders_final_word_first(
+def test_each_settlement_records_the_orders_final_word(
     store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
 ) -> None:
     commit_stock.handler(sqs_event(payment_succeeded("o-1")), context)
@@ -133,6 +136,75 @@ def test_each_settlement_records_the_orders_final_word_first(
     assert failed is not None
     assert paid.order_outcome is OrderOutcome.PAID
     assert failed.order_outcome is OrderOutcome.FAILED
+
+
+def test_a_commit_records_the_payment_inside_its_settling_transaction(
+    store: InventoryStore,
+    dynamodb_calls: list[tuple[str, dict[str, Any]]],
+    published: PublishedEvents,
+    context: FakeLambdaContext,
+) -> None:
+    response = commit_stock.handler(sqs_event(payment_succeeded("o-1")), context)
+
+    assert response == {"batchItemFailures": []}
+    # One write: a separate UpdateItem of the word would cost a write unit of its own.
+    assert [operation for operation, _ in dynamodb_calls if operation in WRITES] == ["TransactWriteItems"]
+    reservation = store.reservation("o-1")
+    assert reservation is not None
+    assert (reservation.state, reservation.order_outcome) == (ReservationState.COMMITTED, OrderOutcome.PAID)
+    assert stock(store, "KB-001") == (6, 1, 3)
+    assert [event.order_id for event in published.of_type(StockCommitted)] == ["o-1"]
+
+
+def test_a_failure_recorded_while_a_commit_is_under_way_is_never_overwritten_nor_committed(
+    store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
+) -> None:
+    recorded: list[OrderOutcome] = []
+
+    # A release records FAILED between the commit's read and its transaction, then dies.
+    def release_lands_first(**_: Any) -> None:
+        if not recorded:
+            recorded.append(OrderOutcome.FAILED)
+            store.record_outcome("o-1", OrderOutcome.FAILED)
+
+    events = store._catalogue.meta.client.meta.events
+    events.register("provide-client-params.dynamodb.TransactWriteItems", release_lands_first)
+    try:
+        response = commit_stock.handler(sqs_event(payment_succeeded("o-1")), context)
+    finally:
+        events.unregister("provide-client-params.dynamodb.TransactWriteItems", release_lands_first)
+
+    assert response == {"batchItemFailures": []}
+    reservation = store.reservation("o-1")
+    assert reservation is not None
+    assert (reservation.state, reservation.order_outcome) == (ReservationState.RESERVED, OrderOutcome.FAILED)
+    assert stock(store, "KB-001") == (6, 4, 0)  # left for the release or the sweeper
+    assert published.of_type(StockCommitted) == []
+
+
+def test_a_commit_whose_transaction_fails_records_the_payment_for_the_sweeper(
+    store: InventoryStore, published: PublishedEvents, context: FakeLambdaContext
+) -> None:
+    def refuse_o1(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if params["TransactItems"][0]["Update"]["Key"] == {"orderId": "o-1"}:
+            raise ClientError(
+                {"Error": {"Code": "InternalServerError", "Message": "try again"}}, "TransactWriteItems"
+            )
+
+    events = store._catalogue.meta.client.meta.events
+    events.register("provide-client-params.dynamodb.TransactWriteItems", refuse_o1)
+    try:
+        event = sqs_event(payment_succeeded("o-1"), payment_succeeded("o-2"))
+        response = commit_stock.handler(event, context)
+    finally:
+        events.unregister("provide-client-params.dynamodb.TransactWriteItems", refuse_o1)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert [(held.order_id, held.order_outcome) for held in store.held_reservations()] == [
+        ("o-1", OrderOutcome.PAID)
+    ]
+    assert stock(store, "KB-001") == (6, 3, 1)  # only o-2's unit committed
+    assert [event.order_id for event in published.of_type(StockCommitted)] == ["o-2"]
 
 
 def test_a_duplicate_commit_moves_nothing_and_publishes_its_event_again(
@@ -247,6 +319,10 @@ def test_books_that_hold_fewer_units_than_the_reservation_fail_the_record_and_ch
     assert state(store, "o-1") is ReservationState.RESERVED
     assert stock(store, "KB-001") == (6, 3, 1)  # only o-2's unit committed
     assert stock(store, "MS-002") == (2, 1, 0)
+    # The payment is on the record all the same: the sweeper settles it once the books are mended.
+    assert [(held.order_id, held.order_outcome) for held in store.held_reservations()] == [
+        ("o-1", OrderOutcome.PAID)
+    ]
 
 
 def test_a_malformed_record_is_reported_while_the_rest_of_the_batch_is_served(

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from inventory.handlers import sweep_reservations
-from inventory.reservation import HeldReservation, OrderOutcome, ReservationState
+from inventory.reservation import HeldReservation, OrderOutcome, ReservationState, held_shard, held_shards
 from inventory.service import Inventory
 from inventory.stock_keeping import StockKeeping
-from inventory.store import InventoryStore
+from inventory.store import HELD_INDEX, InventoryStore
 from inventory.sweep import SweepAction, sweep_action
 from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, scheduled_event, sqs_event
 from orderflow_shared.contracts import StockCommitted, StockReleased
@@ -188,3 +188,78 @@ def test_a_message_that_is_not_a_schedule_fails_its_record(
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert state(store, "o-paid") is ReservationState.RESERVED
+
+
+# --- the index -----------------------------------------------------------------------------------
+
+
+def index_entries(store: InventoryStore) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for shard in held_shards():
+        entries += store._reservations.query(
+            IndexName=HELD_INDEX,
+            KeyConditionExpression="heldShard = :shard",
+            ExpressionAttributeValues={":shard": shard},
+        )["Items"]
+    return entries
+
+
+def test_recording_an_orders_word_leaves_its_held_index_entry_as_it_was(
+    orders: Inventory, store: InventoryStore
+) -> None:
+    before = index_entries(store)
+
+    store.record_outcome("o-paid", OrderOutcome.PAID)
+    store.record_outcome("o-failed", OrderOutcome.FAILED)
+
+    # An entry the word changed would be written again, a write unit per order.
+    assert index_entries(store) == before
+
+
+def test_held_reservations_carry_the_word_their_records_hold_read_in_batches(
+    store: InventoryStore,
+    stock_keeping: StockKeeping,
+    dynamodb_calls: list[tuple[str, dict[str, Any]]],
+) -> None:
+    stock_keeping.set_stock("KB-001", available=200, unit_price=4999, currency="USD")
+    inventory = Inventory(store)
+    order_ids = [f"o-{n}" for n in range(150)]
+    for order_id in order_ids:
+        inventory.reserve(order_id, [OrderItem(sku="KB-001", quantity=1)])
+    store.record_outcome("o-7", OrderOutcome.PAID)
+    store.record_outcome("o-42", OrderOutcome.FAILED)
+    inventory.commit("o-99")
+    dynamodb_calls.clear()
+
+    words = {held.order_id: held.order_outcome for held in store.held_reservations()}
+
+    assert words == {order_id: None for order_id in order_ids if order_id != "o-99"} | {
+        "o-7": OrderOutcome.PAID,
+        "o-42": OrderOutcome.FAILED,
+    }
+    batches = [params for operation, params in dynamodb_calls if operation == "BatchGetItem"]
+    assert [len(batch["RequestItems"]["ReservationsTable"]["Keys"]) for batch in batches] == [100, 49]
+    assert all(batch["RequestItems"]["ReservationsTable"]["ConsistentRead"] for batch in batches)
+
+
+def test_a_reservation_the_index_still_lists_after_it_settled_is_not_held(
+    orders: Inventory, store: InventoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The index lags the table: o-done's entry may outlive its commit for a moment.
+    query = store._reservations.query
+    stale = {"orderId": "o-done", "heldShard": held_shard("o-done"), "heldSince": NOW.isoformat()}
+
+    def lagging_query(**kwargs: Any) -> dict[str, Any]:
+        page: dict[str, Any] = query(**kwargs)
+        if kwargs["ExpressionAttributeValues"][":shard"] == stale["heldShard"]:
+            page["Items"] = [stale, *page["Items"]]
+        return page
+
+    monkeypatch.setattr(store._reservations, "query", lagging_query)
+
+    assert {held.order_id for held in store.held_reservations()} == {
+        "o-paid",
+        "o-failed",
+        "o-overdue",
+        "o-young",
+    }

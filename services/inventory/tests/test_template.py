@@ -68,7 +68,16 @@ def test_the_sweepers_index_is_the_one_the_store_queries_and_the_bound_reaches_t
     [index] = TEMPLATE.properties(TABLE)["ReservationsTable"]["GlobalSecondaryIndexes"]
     assert index["IndexName"] == HELD_INDEX
     assert [key["AttributeName"] for key in index["KeySchema"]] == ["heldShard", "heldSince"]
-    assert "orderOutcome" in index["Projection"]["NonKeyAttributes"]
+    # Keys only: recording an order's word on a held record must not rewrite its index entry.
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    [queried] = [
+        statement["Resource"]
+        for policy in TEMPLATE.properties(FUNCTION)["SweepReservationsFunction"]["Policies"]
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+        if statement["Action"] == "dynamodb:Query"
+    ]
+    assert queried == {"Fn::Sub": f"${{ReservationsTable.Arn}}/index/{HELD_INDEX}"}
     environment = TEMPLATE.properties(FUNCTION)["SweepReservationsFunction"]["Environment"]["Variables"]
     assert environment["RESERVATION_OVERDUE_SECONDS"] == {"Ref": "ReservationOverdueSeconds"}
     assert TEMPLATE.document["Parameters"]["ReservationOverdueSeconds"]["Default"] == 7200

@@ -14,11 +14,13 @@ from botocore.exceptions import ClientError
 
 from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, api_event
 from orderflow_shared.aws import client, dynamodb_table
-from orderflow_shared.contracts import OrderReceived
+from orderflow_shared.contracts import OrderReceived, StockReserved
+from orderflow_shared.contracts.values import PricedLine, PricedOrder
 from orderflow_shared.payment_tokens import PaymentTokenOpener, UnreadablePaymentToken
-from orders.handlers.wiring import orders_service
+from orders.domain.projection import status_change
+from orders.handlers.wiring import orders_service, repository
 
-from .conftest import ANA, BO, VALID, body, executions
+from .conftest import ANA, BO, VALID, body, executions, writes_to
 
 
 def post(
@@ -83,6 +85,59 @@ def test_an_order_that_cannot_be_announced_is_not_started_until_the_sweep_announ
     assert [e.order_id for e in published.of_type(OrderReceived)] == [order_id]
     assert [e["name"] for e in executions(state_machine_arn)] == [order_id]
     assert "startPending" not in orders_table.get_item(Key={"orderId": order_id})["Item"]
+
+
+def test_placing_an_order_writes_its_row_once_and_its_first_status_change_drops_the_start_input(
+    api: ModuleType, orders_table: Any, state_machine_arn: str
+) -> None:
+    with writes_to(orders_table) as writes:
+        order_id = body(post(api, VALID))["orderId"]
+
+    assert writes == ["PutItem"]
+    assert [e["name"] for e in executions(state_machine_arn)] == [order_id]
+    started = orders_table.get_item(Key={"orderId": order_id})["Item"]
+    assert (started["startPending"], "executionInput" in started) == ("1", True)
+
+    priced = PricedOrder(
+        lines=[PricedLine(sku="KB-001", quantity=2, unit_price=2500, line_total=5000)],
+        total_amount=5000,
+        currency="USD",
+    )
+    with writes_to(orders_table) as writes:
+        assert repository().apply(status_change(StockReserved.create(order_id, priced)))
+
+    assert writes == ["UpdateItem"]
+    item = orders_table.get_item(Key={"orderId": order_id})["Item"]
+    assert item["status"] == "INVENTORY_CONFIRMED"
+    assert "startPending" not in item
+    assert "executionInput" not in item
+    assert repository().pending_starts(created_before="9999") == []
+
+
+@pytest.mark.parametrize("execution_ended", [False, True], ids=["running", "ended"])
+def test_the_sweep_removes_the_mark_of_an_order_the_api_started_without_starting_it_again(
+    api: ModuleType,
+    orders_table: Any,
+    state_machine_arn: str,
+    published: PublishedEvents,
+    execution_ended: bool,
+) -> None:
+    """Its first step is slow: the sweep's start answers the execution the API began (a running one
+    with the same name and input) or refuses a second one (ExecutionAlreadyExists)."""
+    order_id = body(post(api, VALID))["orderId"]
+    [execution] = executions(state_machine_arn)
+    if execution_ended:
+        client("stepfunctions").stop_execution(executionArn=execution["executionArn"])
+
+    assert orders_service().start_pending_sagas() == 0  # no start the API could not make
+
+    assert [e["executionArn"] for e in executions(state_machine_arn)] == [execution["executionArn"]]
+    item = orders_table.get_item(Key={"orderId": order_id})["Item"]
+    assert "startPending" not in item
+    assert "executionInput" not in item
+    first, again = published.of_type(OrderReceived)
+    assert first == again
+    assert orders_service().start_pending_sagas() == 0
 
 
 def test_the_payment_token_is_never_stored(api: ModuleType, orders_table: Any) -> None:

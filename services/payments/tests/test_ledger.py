@@ -91,13 +91,13 @@ def test_the_first_charge_id_recorded_is_kept(ledger: DynamoDbPaymentLedger) -> 
     assert record.payment_id == "ch_1"
 
 
-def test_announcing_is_recorded(ledger: DynamoDbPaymentLedger) -> None:
+def test_the_time_of_the_first_success_is_kept(ledger: DynamoDbPaymentLedger) -> None:
     ledger.begin_attempt("o-1", 2599, "USD")
-    assert not ledger.record_succeeded("o-1", "ch_1").announced
+    succeeded_at = ledger.record_succeeded("o-1", "ch_1").succeeded_at
+    assert succeeded_at is not None
 
-    ledger.record_announced("o-1")
-
-    assert ledger.begin_attempt("o-1", 2599, "USD").announced
+    assert ledger.record_succeeded("o-1", "ch_1").succeeded_at == succeeded_at
+    assert ledger.begin_attempt("o-1", 2599, "USD").succeeded_at == succeeded_at
 
 
 # --- how attempts end: what decides whether a charge may exist ----------------------------------

@@ -27,7 +27,7 @@ from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
 from orderflow_shared.contracts.orders import PaymentResult, ProcessPaymentData
 from payments.handlers import process_payment
 
-from .conftest import PAYMENTS_TABLE, SECRET_NAME, sealed_and_priced
+from .conftest import PAYMENTS_TABLE, SECRET_NAME, sealed_and_priced, writes_to
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published")]
 
@@ -54,7 +54,8 @@ def test_a_successful_charge_publishes_payment_succeeded_then_answers_with_the_p
     published: PublishedEvents,
     context: FakeLambdaContext,
 ) -> None:
-    response = process_payment.handler(sqs_event(command("tok_visa")), context)
+    with writes_to(PAYMENTS_TABLE) as writes:
+        response = process_payment.handler(sqs_event(command("tok_visa")), context)
 
     assert response == {"batchItemFailures": []}
     assert workflow.heartbeats == ["task-1"]
@@ -67,8 +68,11 @@ def test_a_successful_charge_publishes_payment_succeeded_then_answers_with_the_p
     assert item is not None
     assert (item["status"], item["attempts"], item["paymentId"]) == ("SUCCEEDED", 1, result.payment_id)
     assert (item["amount"], item["currency"]) == (2599, "USD")
-    assert {"createdAt", "updatedAt", "succeededAt", "announcedAt"} <= item.keys()
+    assert {"createdAt", "updatedAt", "succeededAt"} <= item.keys()
     assert provider.attempts(CHARGE_KEY) == 1
+    # The attempt and its success; the announcement is not recorded (a redelivery announces again).
+    assert writes == ["UpdateItem", "UpdateItem"]
+    assert "announcedAt" not in item
 
 
 def test_a_redelivered_command_after_success_answers_again_without_calling_the_provider(
@@ -81,15 +85,22 @@ def test_a_redelivered_command_after_success_answers_again_without_calling_the_p
     process_payment.handler(sqs_event(delivered), context)
     first_answer = workflow.successes.pop("task-1")
 
-    response = process_payment.handler(sqs_event(delivered), context)
+    with writes_to(PAYMENTS_TABLE) as writes:
+        response = process_payment.handler(sqs_event(delivered), context)
 
     assert response == {"batchItemFailures": []}
     assert workflow.successes["task-1"] == first_answer
     assert provider.attempts(CHARGE_KEY) == 1
-    assert len(published.of_type(PaymentSucceeded)) == 1
+    # Announced again, as the same event (consumers drop it by id), and nothing recorded about it:
+    # the one write is the attempt the settled ledger refused.
+    first, again = published.of_type(PaymentSucceeded)
+    assert first == again
+    assert first.metadata.event_id == PaymentSucceeded.stable_event_id(ORDER_ID)
+    assert writes == ["UpdateItem"]
     item = payment_item()
     assert item is not None
     assert item["attempts"] == 1
+    assert first.metadata.occurred_at.isoformat() == item["succeededAt"]
 
 
 def test_a_decline_answers_payment_declined_and_publishes_nothing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -103,27 +104,30 @@ def test_a_charge_is_recorded_announced_and_answered(make: Callable[..., Payment
         2599,
         "EUR",
     )
+    assert event.metadata.event_id == PaymentSucceeded.stable_event_id("o-1")
     record = payments.record()
-    assert (record.status, record.attempts, record.attempts_ended, record.payment_id, record.announced) == (
+    assert (record.status, record.attempts, record.attempts_ended, record.payment_id) == (
         PaymentStatus.SUCCEEDED,
         1,
         1,
         "ch_1",
-        True,
     )
+    assert event.metadata.occurred_at.isoformat() == record.succeeded_at
 
 
-def test_a_succeeded_payment_is_answered_again_without_charging_or_announcing(
-    make: Callable[..., Payments],
+def test_a_succeeded_payment_is_answered_and_announced_again_as_the_same_event_without_charging(
+    make: Callable[..., Payments], clock: FakeClock
 ) -> None:
     payments = make("ch_1")
     payments.processor.process(command())
+    clock.advance(timedelta(minutes=5))
 
     again = payments.processor.process(command())
 
     assert again == PaymentResult(payment_id="ch_1")
     assert len(payments.provider.requests) == 1
-    assert len(payments.bus.published) == 1
+    first, repeated = payments.bus.of_type(PaymentSucceeded)
+    assert first == repeated
 
 
 def test_a_success_whose_announcement_failed_is_announced_on_redelivery_without_charging(

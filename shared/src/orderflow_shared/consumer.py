@@ -87,7 +87,17 @@ class EventRouter(RecordConsumer):
         }
         self._logger = logger
 
-    def _handle_record(self, record: SQSRecord) -> None:
+    def parse(self, record: SQSRecord) -> Event:
+        """The record's event, in the model of its route, for a consumer that handles a batch's events
+        together rather than one by one.
+
+        Raises ``InvalidEventError`` for a record its contract refuses and ``UnroutableEventError`` for
+        an event no route covers: such a record is to be reported as a batch item failure.
+        """
+        event, _ = self._parse(record)
+        return event
+
+    def _parse(self, record: SQSRecord) -> tuple[Event, EventHandler]:
         envelope = _validated(EventBridgeModel, record.body, "EventBridge envelope")
         route = self._routes.get((envelope.source, envelope.detail_type))
         if route is None:
@@ -95,9 +105,12 @@ class EventRouter(RecordConsumer):
                 f"no handler for source={envelope.source!r} detail-type={envelope.detail_type!r}"
             )
         model, handle = route
-        event = _validated(model, envelope.detail, f"{envelope.source} {envelope.detail_type}")
+        return _validated(model, envelope.detail, f"{envelope.source} {envelope.detail_type}"), handle
+
+    def _handle_record(self, record: SQSRecord) -> None:
+        event, handle = self._parse(record)
         self._logger.set_correlation_id(event.order_id)
-        self._logger.append_keys(order_id=event.order_id, detail_type=envelope.detail_type)
+        self._logger.append_keys(order_id=event.order_id, detail_type=event.DETAIL_TYPE)
         handle(event)
 
 

@@ -407,19 +407,22 @@ class RunTally:
 class Assumptions:
     """Rates for what a local run cannot observe, per thing it can (defaults: as deployed, 2026-12).
 
-    Logs: each invocation writes the platform's START, END and REPORT lines (about 450 bytes with
-    tracing on); at the templates' production LogLevel, WARNING, the handlers add nothing on the
-    happy path (at INFO, a structured Powertools line or two and an EMF metrics document: about
-    1 KB more); each API request one access-log line (the orders
-    template's format, about 450 bytes). X-Ray: tracing is Active on every function, API stage and
-    the workflow, and infra's sampling rule records ``TraceSampleRate`` (5%) of API requests with no
-    reservoir; the workflow, EventBridge and SQS carry the trace header on, so an order's saga is
-    in the trace its POST began, or in none. Archive: 7 of the 11 entries of an order go to the
-    archived domain-events bus, at about 1 KB each. A test holds the log and trace rates to the
-    templates' defaults.
+    Logs: the templates deploy every function with Lambda's advanced logging controls at WARN, for
+    the platform (whose START, END and REPORT lines, about 450 bytes with tracing on, are INFO) and
+    for the handlers (LogLevel), which write nothing at WARN on the happy path (at INFO, a
+    structured Powertools line or two and an EMF metrics document: about 1 KB more): no bytes per
+    invocation. A function deployed with Lambda's defaults (the source design's) writes the
+    platform's lines, ``platform_log_bytes_per_invocation``. Each API request writes one access-log
+    line (the orders template's format, about 450 bytes). X-Ray: tracing is Active on every
+    function, API stage and the workflow, and infra's sampling rule records ``TraceSampleRate``
+    (5%) of API requests with no reservoir; the workflow, EventBridge and SQS carry the trace
+    header on, so an order's saga is in the trace its POST began, or in none. Archive: 7 of the 11
+    entries of an order go to the archived domain-events bus, at about 1 KB each. A test holds the
+    log and trace rates to the templates' defaults.
     """
 
-    log_bytes_per_invocation: float = 450.0
+    log_bytes_per_invocation: float = 0.0
+    platform_log_bytes_per_invocation: float = 450.0
     log_bytes_per_api_request: float = 450.0
     xray_traces_per_api_request: float = 0.05
     archive_bytes_per_put_events_entry: float = 640.0
@@ -799,8 +802,8 @@ def source_design_operations(
       invoice record, the order's final status), 5 WRU; one strongly consistent read of the stock
       level, 1 RRU.
     - One REST API request (POST); no web ACL, no customer-managed keys, no tracing, no event
-      archive unless given. Logs: each invocation's, at ``Assumptions.log_bytes_per_invocation``; no
-      access logs.
+      archive unless given. Logs: each invocation's platform lines, at
+      ``Assumptions.platform_log_bytes_per_invocation`` (Lambda's default logging); no access logs.
     - One S3 PUT (the invoice) and one SES email, like ours (both outside the done-when figure).
     """
     if choice_states < 0 or pass_states < 0:
@@ -829,7 +832,7 @@ def source_design_operations(
         api_type=ours.api_type if ours is not None else "REST",
         waf_requests=waf_requests,
         kms_requests=kms_requests,
-        log_bytes=tasks * rates.log_bytes_per_invocation,
+        log_bytes=tasks * rates.platform_log_bytes_per_invocation,
         xray_traces=xray_traces,
         s3_puts=s3_puts,
         ses_sends=ses_sends,
@@ -864,7 +867,7 @@ def happy_path_states(definition: Mapping[str, Any]) -> list[str]:
 # Assumed, not measured: a run replaces these with the functions' measured means.
 STATIC_DURATIONS_MS: Mapping[str, tuple[float, float]] = {
     # function: (invocations per order, mean ms)
-    "OrdersApiFunction": (1, 150.0),  # POST: KMS Encrypt, PutItem, PutEvents, StartExecution, UpdateItem
+    "OrdersApiFunction": (1, 150.0),  # POST: PutItem, PutEvents, StartExecution
     "ReserveStockFunction": (
         1,
         120.0,
@@ -872,7 +875,7 @@ STATIC_DURATIONS_MS: Mapping[str, tuple[float, float]] = {
     "RecordPricedReservationFunction": (1, 40.0),
     "OrderStatusProjectorFunction": (3, 40.0),  # StockReserved, PaymentSucceeded, InvoiceGenerated
     "ExecutionStatusFunction": (1, 60.0),  # SUCCEEDED: DescribeExecution, PutEvents, UpdateItem
-    "ProcessPaymentFunction": (1, 300.0),  # KMS Decrypt, the provider's charge, 3 UpdateItem, PutEvents
+    "ProcessPaymentFunction": (1, 300.0),  # the provider's charge, 2 writes, PutEvents
     "CommitStockFunction": (1, 80.0),
     "GenerateInvoiceFunction": (1, 400.0),  # renders the PDF, 2 PutObject
     "SendConfirmationFunction": (1, 150.0),  # SES SendEmail
@@ -896,13 +899,14 @@ def static_estimate(asl: Path = ORDER_SAGA_ASL, assumptions: Assumptions | None 
       status and SES's Email Sent (free events on the default bus) to the execution-status and
       email-sent queues.
     - Lambda, 12 invocations (``STATIC_DURATIONS_MS``, 512 MB arm64 as every template's Globals).
-    - DynamoDB, 30 WRU: orders 10 (the order with its execution input, ~1.5 KB, 2 + its pending-start
-      index entry 1; marking it started 2 + the index entry's removal 1; 4 status projections 1
-      each), inventory 12 (the reservation transaction: 2 items x 2 + the held-reservations index 1;
-      the commit: the outcome 1 + its index entry 1, then a transaction of 2 items x 2 + the index
-      entry's removal 1), payments 4 (the priced reservation 1; the ledger's attempt, success and
-      announcement 1 each), invoicing 1, notifications 3 (the idempotency record and its completion,
-      the sent-email record). 4 RRU: the reservation and the catalogue (inventory), the priced
+    - DynamoDB, 24 WRU for a one-line order: orders 7 (the order with its execution input, under
+      1 KB, 1 + its pending-start index entry 1; the first status projection, which also drops the
+      input, 1 + the index entry's removal 1; 3 more projections 1 each), inventory 10 (the
+      reservation transaction: 2 items x 2 + the held-reservations index entry 1; the commit, which
+      records the order's outcome in its transaction: 2 items x 2 + the index entry's removal 1),
+      payments 3 (the priced reservation 1; the ledger's attempt and success 1 each), invoicing 1,
+      notifications 3 (the idempotency record and its completion, the sent-email record). 5 RRU:
+      the reservation, the catalogue and the reservation again at commit (inventory), the priced
       reservation (payments), the sent-email lookup (notifications); all strongly consistent.
     - One POST through API Gateway (REST) and its web ACL; no KMS request per order: payment tokens
       are sealed and opened under data keys each container makes or opens once per 5 minutes, and
@@ -923,8 +927,8 @@ def static_estimate(asl: Path = ORDER_SAGA_ASL, assumptions: Assumptions | None 
         put_events_entries=11.0,
         sqs_requests={"SendMessage": 11.0, "ReceiveMessage": 11.0, "DeleteMessageBatch": 11.0},
         lambdas=lambdas,
-        dynamodb_write_units=30.0,
-        dynamodb_read_units=4.0,
+        dynamodb_write_units=24.0,
+        dynamodb_read_units=5.0,
         api_requests=1.0,
         waf_requests=1.0,
         s3_puts=2.0,

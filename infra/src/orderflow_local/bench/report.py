@@ -126,14 +126,19 @@ def plot(ours: Sequence[Level], floor: Sequence[Level], path: Path) -> None:
 def run_counts(usage: dict[str, Any]) -> RunTally:
     """The cost phase's counts (``runner.run_cost_phase``) as the cost model takes them.
 
-    Empty receives are left out: their number follows how long the local pollers wait (1 s), while
-    Lambda's pollers on AWS long-poll for 20 s whatever the orders, a monthly cost, not an order's.
+    Every message an EventBridge rule delivered to a queue is a SendMessage request (SQS bills the
+    queue's owner for it). Empty receives are left out: their number follows how long the local
+    pollers wait, while Lambda's pollers on AWS long-poll for 20 s whatever the orders, a monthly
+    cost, not an order's.
     The API is served by a web ACL: every API request is also a WAF request.
     """
     calls = usage["calls"]
     total = RunCounts(orders=usage["orders"])
     total.add_aws_calls(calls["calls"], empty_receives=calls["emptyReceives"])
     total.sqs_empty_receives = 0
+    # EventBridge's deliveries are SendMessage requests too, made inside the local AWS.
+    sent = total.sqs_requests.get("SendMessage", 0)
+    total.sqs_requests["SendMessage"] = sent + calls["queueDeliveries"]
     total.put_events_entries = calls["putEventsEntries"]
     total.dynamodb_read_units = calls["readUnits"]
     total.dynamodb_write_units = calls["writeUnits"]

@@ -34,7 +34,8 @@ class ReservationState(StrEnum):
 
 
 class OrderOutcome(StrEnum):
-    """The order's final word as inventory heard it, recorded before the reservation is settled."""
+    """The order's final word as inventory heard it, recorded before the reservation is settled or, for
+    a payment, by the settlement itself."""
 
     PAID = "PAID"
     FAILED = "FAILED"
@@ -70,7 +71,8 @@ class Reservation:
 
 @dataclass(frozen=True)
 class HeldReservation:
-    """A reservation still RESERVED, as the sweeper's index lists it."""
+    """A reservation still RESERVED, as the sweeper finds it: listed by its index, with the word its
+    record holds."""
 
     order_id: str
     held_since: datetime

@@ -7,7 +7,7 @@ and repeats nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from inventory.reservation import OrderOutcome, ReservationState, SettlementPlan, plan_settlement
@@ -73,16 +73,24 @@ class Inventory:
         return self.settle(order_id, OrderOutcome.FAILED)
 
     def settle(self, order_id: str, outcome: OrderOutcome) -> Settlement | None:
-        """Records the order's final word, then settles its reservation accordingly.
+        """Records the order's final word and settles its reservation accordingly.
 
-        The word is recorded first: a delivery that dies before the transaction leaves it for the
-        sweeper to finish. An order with no record gets a terminal one (fenced).
+        A failure is recorded first: a delivery that dies before the transaction leaves it for the
+        sweeper to finish, and a commit that reads it commits nothing. A payment is recorded by the
+        settling transaction itself, so there is no half-done state to leave; a transaction that
+        fails for any reason but its condition records it on its own before the error goes on, so
+        the sweeper still finishes what the delivery could not. An order with no record gets a
+        terminal one (fenced).
         """
         target = outcome.settles_as
+        word_with_settlement = outcome is OrderOutcome.PAID
         # A few passes: a tombstone may lose to a reservation landing at the same moment, and a
         # settlement to a concurrent one; each pass re-reads what won.
         for _ in range(MAX_SETTLE_ATTEMPTS):
-            reservation = self._store.record_outcome(order_id, outcome)
+            if word_with_settlement:
+                reservation = self._store.reservation(order_id)
+            else:
+                reservation = self._store.record_outcome(order_id, outcome)
             plan = plan_settlement(reservation, target)
             if plan is SettlementPlan.FENCE:
                 if self._store.fence(order_id, target, outcome):
@@ -106,8 +114,23 @@ class Inventory:
                 logger.info("reservation already settled; repeating its event", extra={"target": target})
                 return Settlement(order_id, reservation.order, target, applied=False)
             demand = demanded_quantities(ordered_items(reservation.order))
-            if self._store.settle(order_id, demand, reservation.state, target):
+            if word_with_settlement:
+                settled = self._settle_recording(order_id, demand, reservation.state, outcome)
+            else:
+                settled = self._store.settle(order_id, demand, reservation.state, target)
+            if settled:
                 if reservation.state is ReservationState.COMMITTED:
                     logger.warning("the order failed after its units were committed; they are back on sale")
                 return Settlement(order_id, reservation.order, target, applied=True)
         raise RuntimeError(f"order {order_id}: the reservation kept changing while it was settled")
+
+    def _settle_recording(
+        self, order_id: str, demand: Mapping[str, int], source: ReservationState, outcome: OrderOutcome
+    ) -> bool:
+        try:
+            return self._store.settle(order_id, demand, source, outcome.settles_as, outcome)
+        except Exception:
+            # Broken books, a throttled or rejected transaction: the word must still be on the
+            # record, or the sweeper would never finish the settlement this delivery could not.
+            self._store.record_outcome(order_id, outcome)
+            raise

@@ -6,7 +6,9 @@ such transaction also increments the SKU's version, so an operator's change comp
 older read is refused rather than overwriting it.
 
 A RESERVED record carries ``heldShard`` and ``heldSince``, the keys of the sparse index the
-sweeper reads; settling removes them, so the index lists exactly the reservations still held.
+sweeper reads; settling removes them, so the index lists exactly the reservations still held. The
+index holds keys only, so writing an order's final word on its record never rewrites its entry; the
+sweeper reads each held record's word from the table itself.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from inventory.reservation import (
 from inventory.stock import StockLevel
 from orderflow_shared.contracts.values import PricedOrder
 
-HELD_INDEX = "HeldReservations"  # template.yaml: ReservationsTable's GlobalSecondaryIndexes
+HELD_INDEX = "HeldReservationsByShard"  # template.yaml: ReservationsTable's GlobalSecondaryIndexes
 
 _BATCH_GET_LIMIT = 100
 # Every catalogue change increments the version; items from before it existed start at 0.
@@ -234,10 +236,14 @@ class InventoryStore:
         demand: Mapping[str, int],
         source: ReservationState,
         target: ReservationState,
+        outcome: OrderOutcome | None = None,
     ) -> bool:
         """Moves the order's units between counts (see settlement_move) and changes its state, atomically.
 
-        Returns False, changing nothing, when the reservation is no longer in ``source``.
+        With ``outcome``, the same transaction records it as the order's final word, under
+        record_outcome's rule: PAID never replaces FAILED.
+        Returns False, changing nothing, when the reservation is no longer in ``source`` (or the
+        word to record is PAID and the order has failed).
         """
         from_count, to_count = settlement_move(source, target)
         at = now()
@@ -261,14 +267,24 @@ class InventoryStore:
             }
             for sku, quantity in demand.items()
         ]
+        assignments, condition = "#state = :target, #updatedAt = :now", "#state = :source"
+        attribute_names = names("state", "updatedAt", "heldShard", "heldSince")
+        values: dict[str, Any] = {":target": target.value, ":source": source.value, ":now": at}
+        if outcome is not None:
+            assignments += ", #orderOutcome = :outcome"
+            attribute_names |= names("orderOutcome")
+            values[":outcome"] = outcome.value
+            if outcome is OrderOutcome.PAID:
+                condition += " AND (attribute_not_exists(#orderOutcome) OR #orderOutcome <> :failed)"
+                values[":failed"] = OrderOutcome.FAILED.value
         state_change = {
             "Update": {
                 "TableName": self._reservations.name,
                 "Key": {"orderId": order_id},
-                "UpdateExpression": "SET #state = :target, #updatedAt = :now REMOVE #heldShard, #heldSince",
-                "ConditionExpression": "#state = :source",
-                "ExpressionAttributeNames": names("state", "updatedAt", "heldShard", "heldSince"),
-                "ExpressionAttributeValues": {":target": target.value, ":source": source.value, ":now": at},
+                "UpdateExpression": f"SET {assignments} REMOVE #heldShard, #heldSince",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": attribute_names,
+                "ExpressionAttributeValues": values,
             }
         }
         try:
@@ -287,7 +303,12 @@ class InventoryStore:
         return True
 
     def held_reservations(self) -> Iterator[HeldReservation]:
-        """Every reservation still RESERVED, oldest first within each shard of the sparse index."""
+        """Every reservation still RESERVED, oldest first within each shard of the sparse index.
+
+        The index lists keys only: each record is then read, consistently, for its word. One the
+        index still lists but that has been settled since (the index lags the table) is left out.
+        """
+        listed: list[str] = []
         for shard in held_shards():
             query: dict[str, Any] = {
                 "IndexName": HELD_INDEX,
@@ -297,11 +318,39 @@ class InventoryStore:
             }
             while True:
                 page = self._reservations.query(**query)
-                for item in page.get("Items", []):
-                    yield _held(item)
+                listed += [item["orderId"] for item in page.get("Items", [])]
+                while len(listed) >= _BATCH_GET_LIMIT:
+                    yield from self._still_held(listed[:_BATCH_GET_LIMIT])
+                    del listed[:_BATCH_GET_LIMIT]
                 if "LastEvaluatedKey" not in page:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if listed:
+            yield from self._still_held(listed)
+
+    def _still_held(self, order_ids: list[str]) -> list[HeldReservation]:
+        """The records of ``order_ids`` (at most a batch) that are still RESERVED, in that order."""
+        request: dict[str, Any] = {
+            self._reservations.name: {
+                "Keys": [{"orderId": order_id} for order_id in order_ids],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#orderId, #state, #heldSince, #orderOutcome",
+                "ExpressionAttributeNames": names("orderId", "state", "heldSince", "orderOutcome"),
+            }
+        }
+        records: dict[str, Mapping[str, Any]] = {}
+        while request:
+            response = self._client.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(self._reservations.name, []):
+                records[item["orderId"]] = item
+            request = response.get("UnprocessedKeys") or {}
+        return [
+            _held(records[order_id])
+            for order_id in order_ids
+            if order_id in records
+            and records[order_id]["state"] == ReservationState.RESERVED.value
+            and "heldSince" in records[order_id]
+        ]
 
     def _stored_reservation(self, order_id: str) -> Reservation:
         stored = self.reservation(order_id)

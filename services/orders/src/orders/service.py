@@ -21,7 +21,7 @@ from orders.domain.order import (
 )
 from orders.domain.status import ordered_history
 from orders.repository import OrdersRepository
-from orders.workflow import OrderWorkflow
+from orders.workflow import OrderWorkflow, StartedExecution
 
 logger = logging.getLogger(__name__)
 
@@ -68,46 +68,57 @@ class OrdersService:
         )
         stored = self._repository.create_or_get(record)
         if "startPending" in stored:
+            # The row keeps its pending mark: the order's first status change removes it, together
+            # with the start input, in the write it makes anyway (OrdersRepository.apply).
             self._start(stored)
         return order_view(stored)
 
     def start_pending_sagas(self, grace: timedelta = timedelta(0)) -> int:
-        """Announces and starts the saga of every order stored without a confirmed start; returns how
-        many were started.
+        """Announces and starts the saga of every order still marked pending and removes its mark;
+        returns how many executions it began (the orders the API could not start).
 
-        ``grace`` leaves alone the orders the API is starting right now (a start it makes too would
-        be harmless, but would be counted as one the API could not make).
+        An order keeps the mark until its first status change, so the sweep also meets orders the API
+        did start whose first step takes longer than ``grace``: their start, repeated with the same
+        name and input, answers the execution they have (running or ended), which was begun before
+        the sweep's cutoff, and only their mark is removed. ``grace`` leaves alone the orders the API
+        is starting right now.
         """
-        started = 0
-        cutoff = (datetime.now(UTC) - grace).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        for order_id in self._repository.pending_starts(created_before=cutoff):
+        began = 0
+        # At the precision of createdAt and of Step Functions' start dates.
+        cutoff = _to_milliseconds(datetime.now(UTC) - grace)
+        for order_id in self._repository.pending_starts(created_before=_iso(cutoff)):
             record = self._repository.get(order_id)
-            if record is not None and "startPending" in record and self._start(record):
-                started += 1
-        return started
+            if record is None or "startPending" not in record:
+                continue
+            execution = self._start(record)
+            if execution is None:
+                continue
+            try:
+                self._repository.mark_started(order_id)
+            except _AWS_ERRORS:
+                logger.exception(
+                    "saga started but not recorded; the next sweep will find it", extra={"order_id": order_id}
+                )
+            if not execution.began_before(cutoff):
+                began += 1
+        return began
 
-    def _start(self, record: dict[str, Any]) -> bool:
+    def _start(self, record: dict[str, Any]) -> StartedExecution | None:
+        """Announces the order and starts its saga; None if either failed (the sweep tries again)."""
         order_id = record["orderId"]
         try:
             # Announced before the start, so that no subscriber hears of a reservation for an order
             # it was never told about; a start that fails leaves the order for the sweep, which
             # announces it again as the same event.
             self._publisher.publish(order_received(record))
-            self._workflow.start(order_id, record["executionInput"])
+            return self._workflow.start(order_id, record["executionInput"])
         except _AWS_ERRORS:
             # The order is stored: the pending-start sweep starts it. Answering an error instead
             # would invite a client without an Idempotency-Key to place the order a second time.
             logger.exception(
                 "saga start failed; the pending-start sweep will start it", extra={"order_id": order_id}
             )
-            return False
-        try:
-            self._repository.mark_started(order_id)
-        except _AWS_ERRORS:
-            logger.exception(
-                "saga started but not recorded; the sweep will find it", extra={"order_id": order_id}
-            )
-        return True
+            return None
 
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         record = self._repository.get(order_id)
@@ -132,6 +143,14 @@ def order_view(record: dict[str, Any]) -> dict[str, Any]:
     if "failureReason" in record:
         view["reason"] = record["failureReason"]
     return view
+
+
+def _to_milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,17 @@ from botocore.exceptions import ClientError
 from orders.domain.saga_outcome import STOPPED_STATUSES, StoppedExecution
 
 _STATE_ENTERED = "StateEntered"
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    """The order's execution as a start answered it: the one it began, or the one that existed."""
+
+    arn: str
+    began_at: datetime | None  # None: an execution of that name had already ended
+
+    def began_before(self, moment: datetime) -> bool:
+        return self.began_at is None or self.began_at < moment
 
 
 class OrderWorkflow:
@@ -25,12 +37,13 @@ class OrderWorkflow:
     def execution_arn(self, order_id: str) -> str:
         return f"{self._arn.replace(':stateMachine:', ':execution:')}:{order_id}"
 
-    def start(self, order_id: str, execution_input: str) -> str:
+    def start(self, order_id: str, execution_input: str) -> StartedExecution:
         """Starts the saga named after the order, so a retried start cannot run it twice.
 
-        StartExecution with the same name and input is idempotent on AWS while the execution runs;
-        afterwards, or with another input, it raises ExecutionAlreadyExists, which for us still
-        means "this order has its execution". Names are unique per state machine for 90 days.
+        StartExecution with the same name and input is idempotent on AWS while the execution runs
+        (it answers the running one, with its own start date); afterwards, or with another input, it
+        raises ExecutionAlreadyExists, which for us still means "this order has its execution".
+        Names are unique per state machine for 90 days.
         """
         try:
             response = self._sfn.start_execution(
@@ -39,9 +52,8 @@ class OrderWorkflow:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise
-            return self.execution_arn(order_id)
-        arn: str = response["executionArn"]
-        return arn
+            return StartedExecution(self.execution_arn(order_id), began_at=None)
+        return StartedExecution(str(response["executionArn"]), began_at=response["startDate"])
 
     def stopped_execution(self, execution_arn: str) -> StoppedExecution:
         """The execution as it is now and, if it stopped without succeeding, the state it stopped in

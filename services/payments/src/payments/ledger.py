@@ -2,7 +2,7 @@
 
 Items: ``status`` (PENDING/SUCCEEDED/DECLINED/UNAVAILABLE/CANCELLED), ``amount`` and ``currency``,
 ``paymentId`` (the provider's charge id), ``lastError``, and the timestamps ``createdAt``,
-``updatedAt``, ``succeededAt`` and ``announcedAt`` (PaymentSucceeded was published).
+``updatedAt`` and ``succeededAt`` (the charge recorded: the time PaymentSucceeded carries).
 
 What the fence and the reconciler need to know whether a charge may exist:
 ``attempts`` (charge attempts begun), ``attemptsEnded`` (attempts that recorded how they ended),
@@ -103,9 +103,6 @@ class DynamoDbPaymentLedger:
                 raise
             item = self._update(order_id, f"SET {charge}", values)
         return _record(item)
-
-    def record_announced(self, order_id: str) -> None:
-        self._update(order_id, "SET #announcedAt = if_not_exists(#announcedAt, :now), #updatedAt = :now", {})
 
     def record_declined(self, order_id: str, reason: str) -> None:
         self._end_attempt(
@@ -302,7 +299,7 @@ def _record(item: dict[str, Any]) -> PaymentRecord:
         amount=_optional_int(item.get("amount")),
         currency=item.get("currency"),
         payment_id=item.get("paymentId"),
-        announced="announcedAt" in item,
+        succeeded_at=item.get("succeededAt"),
         last_error=item.get("lastError"),
         attempts_ended=int(item.get("attemptsEnded", 0)),
         outcome_unknown=bool(item.get("outcomeUnknown", False)),

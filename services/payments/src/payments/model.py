@@ -43,7 +43,7 @@ class PaymentRecord:
     amount: int | None
     currency: str | None
     payment_id: str | None = None
-    announced: bool = False  # PaymentSucceeded was published
+    succeeded_at: str | None = None  # when the charge was recorded: the time of PaymentSucceeded
     last_error: str | None = None
     attempts_ended: int = 0  # attempts that recorded how they ended (whatever the outcome)
     outcome_unknown: bool = False  # an attempt ended without knowing whether the provider charged

@@ -3,7 +3,9 @@
 The Payments ledger makes the step idempotent on the order: a settled payment is answered from the
 ledger (a success without calling the provider again, a decline as the same decline), and every
 charge carries the order's Idempotency-Key, so even a charge retried after an unknown outcome is made
-once. Success is published as PaymentSucceeded exactly when the ledger has not recorded it yet.
+once. Every delivery that answers a success publishes PaymentSucceeded, always as the same event (its
+id derived from the order, its time the charge's): a repeated announcement is a copy that consumers
+drop by id, so the ledger keeps no record of it.
 
 Nothing is charged before the command is verified (``verification``): its amount must be the
 order's priced reservation, and its sealed payment token must open for this order.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
@@ -42,7 +45,6 @@ class PaymentProvider(Protocol):
 class PaymentLedger(Protocol):
     def begin_attempt(self, order_id: str, amount: int, currency: str) -> PaymentRecord: ...
     def record_succeeded(self, order_id: str, payment_id: str) -> PaymentRecord: ...
-    def record_announced(self, order_id: str) -> None: ...
     def record_declined(self, order_id: str, reason: str) -> None: ...
     def record_unavailable(self, order_id: str, reason: str, *, outcome_unknown: bool = False) -> None: ...
     def record_rejected(self, order_id: str, reason: str) -> None: ...
@@ -114,16 +116,23 @@ class PaymentProcessor:
         return self._confirm(record)
 
     def _confirm(self, record: PaymentRecord) -> PaymentResult:
-        if record.payment_id is None or record.amount is None or record.currency is None:
+        if (
+            record.payment_id is None
+            or record.amount is None
+            or record.currency is None
+            or record.succeeded_at is None
+        ):
             raise ValueError(f"payment of order {record.order_id} is SUCCEEDED without its charge")
-        if not record.announced:
-            self._publish(
-                PaymentSucceeded.create(
-                    record.order_id,
-                    PaymentSucceededData(
-                        payment_id=record.payment_id, amount=record.amount, currency=record.currency
-                    ),
-                )
+        # Published by every delivery that gets here, always as the same event: a copy costs less than
+        # a write recording that the first one went out.
+        self._publish(
+            PaymentSucceeded.create(
+                record.order_id,
+                PaymentSucceededData(
+                    payment_id=record.payment_id, amount=record.amount, currency=record.currency
+                ),
+                event_id=PaymentSucceeded.stable_event_id(record.order_id),
+                occurred_at=datetime.fromisoformat(record.succeeded_at),
             )
-            self._ledger.record_announced(record.order_id)
+        )
         return PaymentResult(payment_id=record.payment_id)

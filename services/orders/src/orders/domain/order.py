@@ -125,7 +125,9 @@ def new_order_record(
 
     ``executionInput`` is the exact text the saga is started with, kept only until the execution
     exists (a retried start is idempotent only with the same name and input). It holds the payment
-    token, sealed for payments (see ``workflow_input``), and is removed once the start is confirmed.
+    token, sealed for payments (see ``workflow_input``), and goes with ``startPending`` in the order's
+    first status change, which only a running saga causes, or when the pending-start sweep finds the
+    execution.
     """
     return {
         "orderId": order_id,

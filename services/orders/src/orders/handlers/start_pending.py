@@ -2,7 +2,9 @@
 
 A scheduled rule (every minute) -> StartPendingSagasQueue -> this function. An order is stored
 before its saga starts; if the start failed or the API's process died in between, this is what
-starts it. Starting an execution that exists already changes nothing (it is named after the order).
+starts it. Starting an execution that exists already changes nothing (it is named after the order):
+an order the API started keeps its mark until its first status change, and one whose first step is
+slow only has its mark removed here.
 """
 
 from __future__ import annotations
