@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import boto3
 import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
+
+from orderflow_local import moto_compat
+from orderflow_local.provisioner import DeployedStack, Provisioner
+from orderflow_local.stacks import INFRA_STACK
+
+INFRA_TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 
 
 @pytest.fixture
@@ -26,3 +34,22 @@ def moto_server() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def provisioner(fake_aws: None) -> Iterator[Provisioner]:
+    """A provisioner into in-process moto as the local runtime runs it: with moto_compat applied
+    (stock moto has no SES v2 event destinations, for one)."""
+    applied = all(fix.applied for fix in moto_compat.FIXES)
+    if not applied:
+        moto_compat.apply()
+    try:
+        yield Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
+    finally:
+        if not applied:
+            moto_compat.revert()
+
+
+@pytest.fixture
+def infra(provisioner: Provisioner) -> DeployedStack:
+    return provisioner.deploy(INFRA_STACK, INFRA_TEMPLATE, {})

@@ -22,7 +22,7 @@ from orderflow_local.access.check import RecordedCall, check
 from orderflow_local.access.enforce import client_as
 from orderflow_local.access.policies import FunctionGrants, from_deployed, from_log
 from orderflow_local.provisioner import DeployedStack, Provisioner
-from orderflow_local.stacks import INFRA_STACK, STACKS, LocalEndpoints
+from orderflow_local.stacks import STACKS, LocalEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -59,14 +59,14 @@ def deploy_everything(access_log: Path) -> list[DeployedStack]:
                 moto_compat.apply()
             try:
                 provisioner = Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
-                stacks, infra_outputs = [], {}
-                for definition in STACKS:
-                    parameters = definition.parameters(LocalEndpoints("http://127.0.0.1:1"), infra_outputs)
-                    stack = provisioner.deploy(definition.name, REPO / definition.template, parameters)
-                    if definition.name == INFRA_STACK:
-                        infra_outputs = stack.outputs
-                    stacks.append(stack)
-                return stacks
+                return [
+                    provisioner.deploy(
+                        definition.name,
+                        REPO / definition.template,
+                        definition.parameters(LocalEndpoints("http://127.0.0.1:1")),
+                    )
+                    for definition in STACKS
+                ]
             finally:
                 if not applied:
                     moto_compat.revert()
@@ -468,11 +468,17 @@ def email_sent_grants(template: Path) -> FunctionGrants:
             if not applied:
                 moto_compat.apply()
             try:
-                parameters = {"EventBusName": "orderflow", "CommandsBusName": "orderflow-commands"}
-                for bus in parameters.values():  # infra's, which the stack's rules are on
+                # Infra's buses, which the stack's rules are on, and the SSM parameters it finds them by.
+                for parameter, bus in {
+                    "/orderflow/event-bus/name": "orderflow",
+                    "/orderflow/commands-bus/name": "orderflow-commands",
+                }.items():
                     boto3.client("events", region_name="us-east-1").create_event_bus(Name=bus)
+                    boto3.client("ssm", region_name="us-east-1").put_parameter(
+                        Name=parameter, Value=bus, Type="String"
+                    )
                 provisioner = Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
-                return from_deployed([provisioner.deploy(NOTIFICATIONS, template, parameters)])[EMAIL_SENT]
+                return from_deployed([provisioner.deploy(NOTIFICATIONS, template, {})])[EMAIL_SENT]
             finally:
                 if not applied:
                     moto_compat.revert()

@@ -4,7 +4,6 @@ the bucket's encryption and policy, and the web ACLs it accepts without emulatin
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,34 +11,16 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from orderflow_local import moto_compat
 from orderflow_local.intrinsics import TemplateError
 from orderflow_local.provisioner import DeployedStack, Provisioner
-from orderflow_local.stacks import INFRA_STACK, STACKS, LocalEndpoints
+from orderflow_local.stacks import STACKS, LocalEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def provisioner(fake_aws: None) -> Iterator[Provisioner]:
-    applied = all(fix.applied for fix in moto_compat.FIXES)
-    if not applied:
-        moto_compat.apply()
-    try:
-        yield Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
-    finally:
-        if not applied:
-            moto_compat.revert()
-
-
-@pytest.fixture
-def infra(provisioner: Provisioner) -> DeployedStack:
-    return provisioner.deploy(INFRA_STACK, REPO / "infra" / "template.yaml", {})
-
-
 def deploy(provisioner: Provisioner, infra: DeployedStack, service: str) -> DeployedStack:
     (definition,) = [stack for stack in STACKS if stack.name == f"orderflow-{service}"]
-    local = definition.parameters(LocalEndpoints("http://127.0.0.1:1"), infra.outputs)
+    local = definition.parameters(LocalEndpoints("http://127.0.0.1:1"))
     return provisioner.deploy(definition.name, REPO / definition.template, local)
 
 

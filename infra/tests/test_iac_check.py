@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
-from orderflow_iac.check import lint_state_machines, lint_templates
+from orderflow_iac.check import lint_state_machines, lint_templates, lint_translated, translated_copy
 from orderflow_iac.checkov import CHECKOV, extend_api_skips, scan_templates
 from orderflow_iac.stacks import REPO_ROOT, state_machines, templates
 
@@ -141,6 +142,95 @@ def orders_copy(tmp_path: Path) -> Path:
         REPO_ROOT / "services" / "orders", copy, ignore=shutil.ignore_patterns("tests", "__pycache__")
     )
     return copy / "template.yaml"
+
+
+def reported_rules(capfd: pytest.CaptureFixture[str]) -> set[str]:
+    """The ids of the rules cfn-lint reported since the last call."""
+    return set(re.findall(r"^([EWI]\d{4}) ", capfd.readouterr().out, re.MULTILINE))
+
+
+API_ENVIRONMENT = "          PAYMENT_TOKEN_KEY_ARN: !Ref PaymentTokenKeyArn\n"
+API_POLICY = "              Resource: !GetAtt OrdersIdempotencyTable.Arn\n"
+
+
+def api_grant(action: str, resource: str) -> tuple[str, str]:
+    statement = (
+        f"            - Effect: Allow\n              Action: {action}\n              Resource: {resource}\n"
+    )
+    return API_POLICY, API_POLICY + statement
+
+
+# E9007: the orders template reaching into another service's stack, by an import or by a name.
+CROSS_SERVICE_REFERENCES = {
+    "import-of-another-stacks-output": (
+        API_ENVIRONMENT,
+        f"{API_ENVIRONMENT}          PAYMENTS_TABLE_ARN: !ImportValue orderflow-payments-PaymentsTableArn\n",
+    ),
+    "another-services-tables-by-arn": api_grant(
+        "dynamodb:GetItem", "arn:aws:dynamodb:*:*:table/orderflow-inventory-*"
+    ),
+    "another-services-table-in-a-sub": api_grant(
+        "dynamodb:GetItem",
+        "!Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+        "orderflow-payments-PaymentsTable-*",
+    ),
+    # A pattern over every stack's names reaches the other services' resources too.
+    "every-stacks-tables-by-a-pattern": api_grant(
+        "dynamodb:GetItem", "arn:aws:dynamodb:*:*:table/orderflow-*"
+    ),
+    # Another service's source is for its rules' EventPatterns only; here it names payments' schema.
+    "another-services-source-in-a-resource": api_grant(
+        "schemas:DescribeSchema",
+        "!Sub arn:${AWS::Partition}:schemas:${AWS::Region}:${AWS::AccountId}:schema/orderflow/"
+        "orderflow.payments@PaymentSucceeded-v1",
+    ),
+}
+
+
+@pytest.mark.usefixtures("unchanged_copy_lints_clean")
+@pytest.mark.parametrize("broken", CROSS_SERVICE_REFERENCES)
+def test_a_copy_of_the_orders_template_naming_another_service_fails(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], broken: str
+) -> None:
+    template = orders_copy(tmp_path)
+    original, replacement = CROSS_SERVICE_REFERENCES[broken]
+    text = template.read_text()
+    assert original in text
+    template.write_text(text.replace(original, replacement, 1))
+    assert not lint_templates([template])
+    assert reported_rules(capfd) == {"E9007"}
+
+
+def lint_as(template: Path, repository_path: str, tmp_path: Path) -> bool:
+    """cfn-lint on the template as if it were the repository's file at repository_path."""
+    translated = translated_copy(template, tmp_path)
+    return lint_translated([translated.rename(tmp_path / (repository_path.replace("/", "__") + ".json"))])
+
+
+def test_a_template_that_is_not_the_service_its_path_names_fails(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The orders template in the payments service's place: its functions say they are orders.
+    assert not lint_as(
+        REPO_ROOT / "services" / "orders" / "template.yaml", "services/payments/template.yaml", tmp_path
+    )
+    assert reported_rules(capfd) == {"E9007"}
+
+
+def test_the_shared_template_importing_a_services_output_fails(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # infra may name the orders and payments stacks (its key policies' principals), never import from them.
+    template = tmp_path / "infra" / "template.yaml"
+    template.parent.mkdir()
+    original = (
+        "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${OrdersStackName}-OrdersApiFunctionRole*"
+    )
+    text = (REPO_ROOT / "infra" / "template.yaml").read_text()
+    assert original in text
+    template.write_text(text.replace(original, "!ImportValue orderflow-orders-OrdersApiFunctionRoleArn", 1))
+    assert not lint_as(template, "infra/template.yaml", tmp_path)
+    assert reported_rules(capfd) == {"E9007"}
 
 
 needs_checkov = pytest.mark.skipif(

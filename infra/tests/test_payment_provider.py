@@ -581,14 +581,7 @@ def test_the_payments_stack_waits_for_the_provider_as_long_as_the_system_is_scal
     [payments] = [stack for stack in STACKS if stack.name == PAYMENTS_STACK]
     endpoints = LocalEndpoints("http://127.0.0.1:4567", time_scale=time_scale)
 
-    parameters = payments.parameters(
-        endpoints,
-        {
-            "EventBusName": "orderflow",
-            "CommandsBusName": "orderflow-commands",
-            "PaymentTokenKeyArn": "arn:aws:kms:us-east-1:123456789012:key/local",
-        },
-    )
+    parameters = payments.parameters(endpoints)
 
     assert parameters["PaymentProviderReadTimeoutSeconds"] == read_timeout
     assert endpoints.provider_read_timeout_seconds == float(read_timeout)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from orderflow_local import moto_compat
 from orderflow_local.intrinsics import TemplateError
 from orderflow_local.provisioner import DeployedStack, Provisioner, creation_order
 from orderflow_local.stacks import INFRA_STACK, STACKS, LocalEndpoints
@@ -19,34 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 SERVICES = ["orders", "inventory", "payments", "invoicing", "notifications"]
 
 
-@pytest.fixture
-def patched_moto() -> Iterator[None]:
-    """moto as the local runtime runs it: the runtime applies moto_compat before deploying
-    (stock moto has no SES v2 event destinations, for one)."""
-    if all(fix.applied for fix in moto_compat.FIXES):
-        yield
-        return
-    moto_compat.apply()
-    try:
-        yield
-    finally:
-        moto_compat.revert()
-
-
-@pytest.fixture
-def provisioner(fake_aws: None, patched_moto: None) -> Provisioner:
-    return Provisioner(lambda service: boto3.client(service, region_name="us-east-1"))
-
-
-@pytest.fixture
-def infra(provisioner: Provisioner) -> DeployedStack:
-    return provisioner.deploy(INFRA_STACK, REPO / "infra" / "template.yaml", {})
-
-
 def deploy(provisioner: Provisioner, infra: DeployedStack, service: str, **parameters: str) -> DeployedStack:
-    """A service's stack with the parameters the local runtime gives it (stacks.STACKS)."""
+    """A service's stack with the parameters the local runtime gives it (stacks.STACKS), once infra has
+    published what the service reads from SSM."""
     (definition,) = [stack for stack in STACKS if stack.name == f"orderflow-{service}"]
-    local = definition.parameters(LocalEndpoints("http://127.0.0.1:1"), infra.outputs)
+    local = definition.parameters(LocalEndpoints("http://127.0.0.1:1"))
     return provisioner.deploy(definition.name, REPO / definition.template, {**local, **parameters})
 
 

@@ -52,6 +52,7 @@ def translated_copy(template: Path, into: Path) -> Path:
         "Resources": translated.resources,
         "Outputs": translated.outputs,
     }
+    # The name keeps the repository path: E9007 reads from it which service the template is.
     name = (
         template.resolve().relative_to(REPO_ROOT).as_posix()
         if template.resolve().is_relative_to(REPO_ROOT)
@@ -64,18 +65,22 @@ def translated_copy(template: Path, into: Path) -> Path:
 
 def lint_templates(paths: Sequence[Path]) -> bool:
     with tempfile.TemporaryDirectory() as workdir:
-        translated = [translated_copy(path, Path(workdir)) for path in paths]
-        command = [
-            _tool("cfn-lint"),
-            "--append-rules",
-            str(HOUSE_RULES),
-            SERVERLESS_RULES,
-            "--ignore-checks",
-            *REPLACED_SERVERLESS_RULES,
-            "--",
-            *map(str, translated),
-        ]
-        return subprocess.run(command, check=False).returncode == 0  # noqa: S603 - our own files
+        return lint_translated([translated_copy(path, Path(workdir)) for path in paths])
+
+
+def lint_translated(paths: Sequence[Path]) -> bool:
+    """cfn-lint with the house and serverless rules, on templates translated by translated_copy."""
+    command = [
+        _tool("cfn-lint"),
+        "--append-rules",
+        str(HOUSE_RULES),
+        SERVERLESS_RULES,
+        "--ignore-checks",
+        *REPLACED_SERVERLESS_RULES,
+        "--",
+        *map(str, paths),
+    ]
+    return subprocess.run(command, check=False).returncode == 0  # noqa: S603 - our own files
 
 
 def lint_state_machines(paths: Sequence[Path]) -> bool:

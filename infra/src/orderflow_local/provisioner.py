@@ -6,6 +6,11 @@ the local runtime creates each resource itself from the translated template. Any
 not understand is an error that names the resource, never a silent skip. The template's
 Conditions are evaluated first, from the parameters: a resource or output whose condition is
 false is left out, as CloudFormation leaves it out, and Fn::If picks its branch.
+
+A parameter of type `AWS::SSM::Parameter::Value<...>` is resolved as CloudFormation resolves it:
+its value (the one given, else its default) names an SSM parameter, whose current value is the
+stack's. This is how the services find what infra shares (docs/architecture.md); a named SSM
+parameter that does not exist fails the deployment before anything is created.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from orderflow_local.intrinsics import (
     ParameterValue,
@@ -32,7 +39,7 @@ from orderflow_local.resources import (
     StackContext,
 )
 from orderflow_local.schema_store import SchemaStore
-from orderflow_local.templates import TranslatedTemplate, translate
+from orderflow_local.templates import SSM_PARAMETER_TYPE, TranslatedTemplate, is_ssm_parameter, translate
 
 
 @dataclass
@@ -45,6 +52,8 @@ class DeployedStack:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     event_sources: list[EventSourceSpec] = field(default_factory=list)
     routes: list[ApiRoute] = field(default_factory=list)
+    # Every parameter's value as the stack was deployed with it: an SSM-typed one's is the value read.
+    parameters: dict[str, ParameterValue] = field(default_factory=dict)
 
     def physical_id(self, logical_id: str) -> str:
         return self.resources[logical_id].physical_id
@@ -66,7 +75,7 @@ class Provisioner:
 
     def deploy(self, stack_name: str, template_path: Path, overrides: Mapping[str, str]) -> DeployedStack:
         template = translate(template_path)
-        scope = ResolutionScope(stack_name, _parameters(template, overrides))
+        scope = ResolutionScope(stack_name, _parameters(template, overrides, self._ssm_value))
         try:
             scope.evaluate_conditions(template.conditions)
         except TemplateError as error:
@@ -107,7 +116,18 @@ class Provisioner:
             functions=ctx.functions,
             event_sources=ctx.event_sources,
             routes=ctx.routes,
+            parameters=dict(scope.parameters),
         )
+
+    def _ssm_value(self, name: str) -> str | None:
+        """The current value of the SSM parameter `name`, None when there is none."""
+        try:
+            value: str = self._clients("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
+                return None
+            raise TemplateError(f"SSM parameter {name}: {error}") from error
+        return value
 
 
 def _holds(scope: ResolutionScope, declaration: Mapping[str, Any], where: str) -> bool:
@@ -147,7 +167,9 @@ def creation_order(resources: Mapping[str, Any]) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
-def _parameters(template: TranslatedTemplate, overrides: Mapping[str, str]) -> dict[str, ParameterValue]:
+def _parameters(
+    template: TranslatedTemplate, overrides: Mapping[str, str], ssm_value: Callable[[str], str | None]
+) -> dict[str, ParameterValue]:
     unknown = set(overrides) - set(template.parameters)
     if unknown:
         raise TemplateError(f"{template.path}: unknown parameters {sorted(unknown)}")
@@ -159,6 +181,17 @@ def _parameters(template: TranslatedTemplate, overrides: Mapping[str, str]) -> d
             text = str(declaration["Default"])
         else:
             raise TemplateError(f"{template.path}: parameter {name} has no default and no local value")
+        if is_ssm_parameter(declaration):
+            try:
+                found = ssm_value(text)
+            except TemplateError as error:
+                raise TemplateError(f"{template.path}: parameter {name}: {error}") from error
+            if found is None:
+                raise TemplateError(
+                    f"{template.path}: parameter {name} names the SSM parameter {text}, which does not "
+                    "exist: deploy the stack that publishes it first, or give the name of one that does"
+                )
+            text = found
         allowed = [str(v) for v in declaration.get("AllowedValues", [])]
         if _is_list(declaration):
             # CloudFormation splits on commas and trims each item; an empty value is an empty list.
@@ -176,4 +209,7 @@ def _parameters(template: TranslatedTemplate, overrides: Mapping[str, str]) -> d
 
 def _is_list(declaration: Mapping[str, Any]) -> bool:
     parameter_type = str(declaration.get("Type", "String"))
+    if parameter_type.startswith(SSM_PARAMETER_TYPE):
+        # The value read is a list when the type inside is (Value<List<String>>, Value<CommaDelimitedList>).
+        parameter_type = parameter_type.removeprefix(SSM_PARAMETER_TYPE).removesuffix(">")
     return parameter_type == "CommaDelimitedList" or parameter_type.startswith("List<")

@@ -422,6 +422,24 @@ def _kms_alias(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> Res
     return ResolvedResource(props["AliasName"])
 
 
+def _ssm_parameter(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """A parameter in moto's SSM Parameter Store (`Ref` is its name, `GetAtt` gives `Type` and `Value`).
+
+    A name already taken is an error, as it is on AWS: a stack never takes over another's parameter.
+    CloudFormation creates no SecureString, and neither does this.
+    """
+    name = props.get("Name") or ctx.physical_name(logical_id, 2048)
+    if props["Type"] not in ("String", "StringList"):
+        raise TemplateError(f"{logical_id}: Type {props['Type']!r} is not String or StringList")
+    request = {"Name": name, "Type": props["Type"], "Value": _aws_string(props["Value"])}
+    request |= _present(props, "Description", "AllowedPattern", "DataType", "Tier")
+    if "Tags" in props:
+        # A map here, a list of Key/Value pairs in the API.
+        request["Tags"] = [{"Key": key, "Value": str(value)} for key, value in props["Tags"].items()]
+    ctx.clients("ssm").put_parameter(**request)
+    return ResolvedResource(name, {"Type": request["Type"], "Value": request["Value"]})
+
+
 # CloudFormation spells a state machine's EncryptionConfiguration in PascalCase, the API in camelCase.
 _ENCRYPTION_FIELDS = {
     "Type": "type",
@@ -694,6 +712,7 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::SecretsManager::Secret": _secret,
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
+    "AWS::SSM::Parameter": _ssm_parameter,
     "AWS::SES::EmailIdentity": _email_identity,
     "AWS::SES::ConfigurationSet": _ses_configuration_set,
     "AWS::SES::ConfigurationSetEventDestination": _ses_event_destination,
@@ -805,6 +824,9 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
         }
     ),
     "AWS::KMS::Alias": frozenset({"AliasName", "TargetKeyId"}),
+    "AWS::SSM::Parameter": frozenset(
+        {"Name", "Type", "Value", "Description", "AllowedPattern", "DataType", "Tier", "Tags"}
+    ),
     "AWS::StepFunctions::StateMachine": frozenset(
         {
             "StateMachineName",

@@ -1,12 +1,14 @@
 """Which stacks make up the local system, in deployment order, and the local values of their parameters.
 
 This is deployment configuration, not a resource list: every table, queue, rule and function
-comes from the templates themselves.
+comes from the templates themselves. Nothing here hands infra's outputs to a service: infra publishes
+what it shares as SSM parameters, and each service stack reads them when it deploys, as on AWS
+(docs/architecture.md). Infra deploys first so that they exist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 INFRA_STACK = "orderflow-infra"
@@ -47,58 +49,38 @@ class LocalEndpoints:
 class StackDefinition:
     name: str
     template: str  # relative to the repository root
-    parameters: Callable[[LocalEndpoints, Mapping[str, str]], dict[str, str]] = field(
-        default=lambda endpoints, infra_outputs: _bus_parameters(infra_outputs)
-    )
+    # The stack's parameter values that differ locally from the template's defaults.
+    parameters: Callable[[LocalEndpoints], dict[str, str]] = field(default=lambda endpoints: _local_logs())
 
 
 def _service(name: str) -> StackDefinition:
     return StackDefinition(f"orderflow-{name}", f"services/{name}/template.yaml")
 
 
-def _bus_parameters(infra_outputs: Mapping[str, str]) -> dict[str, str]:
-    """What every service needs from infra: the domain-events bus and the order workflow's commands bus;
-    and, locally, its handlers' INFO lines (production's default is WARNING), to follow orders by."""
-    return {
-        "EventBusName": infra_outputs["EventBusName"],
-        "CommandsBusName": infra_outputs["CommandsBusName"],
-        "LogLevel": "INFO",
-    }
-
-
-def _api_parameters(infra_outputs: Mapping[str, str]) -> dict[str, str]:
-    """What a service with an API needs from infra: the buses, and the user pool its callers sign in to."""
-    return {
-        **_bus_parameters(infra_outputs),
-        "UserPoolArn": infra_outputs["UserPoolArn"],
-        "OperatorsGroupName": infra_outputs["OperatorsGroupName"],
-    }
+def _local_logs() -> dict[str, str]:
+    """Every service's handlers log their INFO lines locally (production's default is WARN), to follow
+    orders by."""
+    return {"LogLevel": "INFO"}
 
 
 STACKS: tuple[StackDefinition, ...] = (
-    StackDefinition(INFRA_STACK, "infra/template.yaml", parameters=lambda endpoints, outputs: {}),
+    StackDefinition(INFRA_STACK, "infra/template.yaml", parameters=lambda endpoints: {}),
     StackDefinition(
         "orderflow-orders",
         "services/orders/template.yaml",
-        parameters=lambda endpoints, outputs: {
-            **_api_parameters(outputs),
-            "PaymentTokenKeyArn": outputs["PaymentTokenKeyArn"],
+        parameters=lambda endpoints: {
+            **_local_logs(),
             "PendingStartGraceSeconds": f"{endpoints.scaled(30):g}",
             # InvoiceDownloadSeconds keeps its default: a link's lifetime is real time, not scaled.
             "InvoicesBucketName": INVOICES_BUCKET_NAME,
         },
     ),
-    StackDefinition(
-        "orderflow-inventory",
-        "services/inventory/template.yaml",
-        parameters=lambda endpoints, outputs: _api_parameters(outputs),
-    ),
+    _service("inventory"),
     StackDefinition(
         PAYMENTS_STACK,
         "services/payments/template.yaml",
-        parameters=lambda endpoints, outputs: {
-            **_bus_parameters(outputs),
-            "PaymentTokenKeyArn": outputs["PaymentTokenKeyArn"],
+        parameters=lambda endpoints: {
+            **_local_logs(),
             "PaymentProviderUrl": endpoints.payment_provider_url,
             "PaymentProviderReadTimeoutSeconds": f"{endpoints.provider_read_timeout_seconds:g}",
             # The reconciler's clock, scaled like its schedule: a recheck every 5 minutes for an hour.
@@ -109,8 +91,8 @@ STACKS: tuple[StackDefinition, ...] = (
     StackDefinition(
         "orderflow-invoicing",
         "services/invoicing/template.yaml",
-        parameters=lambda endpoints, outputs: {
-            **_bus_parameters(outputs),
+        parameters=lambda endpoints: {
+            **_local_logs(),
             "InvoicesBucketName": INVOICES_BUCKET_NAME,
             "InvoiceLinkBaseUrl": endpoints.api_url,
         },

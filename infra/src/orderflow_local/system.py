@@ -23,7 +23,7 @@ from orderflow_local.scheduler import Scheduler
 from orderflow_local.schema_store import SchemaStore
 from orderflow_local.settings import REGION, Settings, local_client
 from orderflow_local.sqs_poller import SqsPoller
-from orderflow_local.stacks import INFRA_STACK, OPENAPI_DOCUMENT, PAYMENTS_STACK, STACKS, LocalEndpoints
+from orderflow_local.stacks import OPENAPI_DOCUMENT, PAYMENTS_STACK, STACKS, LocalEndpoints
 
 logger = logging.getLogger(__name__)
 
@@ -164,15 +164,13 @@ class LocalSystem:
     def _deploy_stacks(self) -> None:
         provisioner = Provisioner(self.client, self.schema_store)
         endpoints = self._endpoints()
-        infra_outputs: dict[str, str] = {}
+        # In order, infra first: the services read what it shares from the SSM parameters it publishes.
         for definition in STACKS:
-            parameters = definition.parameters(endpoints, infra_outputs)
+            parameters = definition.parameters(endpoints)
             stack = provisioner.deploy(
                 definition.name, self.settings.repo_root / definition.template, parameters
             )
             self.stacks[definition.name] = stack
-            if definition.name == INFRA_STACK:
-                infra_outputs = stack.outputs
             logger.info("deployed %s (%d resources)", definition.name, len(stack.resources))
         self._start_payment_provider()
 

@@ -5,10 +5,16 @@ produces), so local paths are first rewritten to placeholder S3 URIs, exactly as
 and remembered: the provisioner maps them back to the folder or file they name. A plain
 `AWS::StepFunctions::StateMachine`'s `DefinitionS3Location` given as a local file is packaged the
 same way, into the `{Bucket, Key}` object packaging writes there.
+
+Offline, the translator puts a parameter's default wherever it resolves a `Ref` itself (an API's
+authorizer, for one). For a parameter of type `AWS::SSM::Parameter::Value<...>` the default is the
+name of an SSM parameter, not a value, so the translator never sees that default: its `Ref`s stay in
+the translated template for the provisioner to resolve from SSM, as CloudFormation resolves them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -22,6 +28,8 @@ from samtranslator.translator.transform import transform
 from orderflow_local.settings import REGION
 
 ARTIFACT_BUCKET = "orderflow-local-artifacts"
+# The prefix of every parameter type whose value CloudFormation reads from SSM Parameter Store.
+SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value<"
 
 # The translator records usage metrics it never publishes offline, and warns about it each time.
 logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
@@ -62,17 +70,26 @@ def translate(path: Path) -> TranslatedTemplate:
     template = load_template(path)
     artifacts: dict[str, Path] = {}
     _package_local_paths(template, path.parent, artifacts)
+    parameters = copy.deepcopy(template.get("Parameters", {}))
     if "Transform" in template:
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+        for declaration in template.get("Parameters", {}).values():
+            if is_ssm_parameter(declaration):
+                declaration.pop("Default", None)
         template = transform(template, {}, _NoManagedPolicies())
     return TranslatedTemplate(
         path=path,
         resources=template.get("Resources", {}),
-        parameters=template.get("Parameters", {}),
+        parameters=parameters,
         outputs=template.get("Outputs", {}),
         artifacts=artifacts,
         conditions=template.get("Conditions", {}),
     )
+
+
+def is_ssm_parameter(declaration: Any) -> bool:
+    """Whether a parameter's value names an SSM parameter whose value the stack is given."""
+    return isinstance(declaration, dict) and str(declaration.get("Type", "")).startswith(SSM_PARAMETER_TYPE)
 
 
 def _package_local_paths(template: dict[str, Any], base: Path, artifacts: dict[str, Path]) -> None:

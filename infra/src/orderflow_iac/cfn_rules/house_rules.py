@@ -7,16 +7,21 @@ queue has a dead-letter queue, unless it is one (of a queue, or of an event bus)
 queue, bucket, log group and secret is encrypted at rest, said in the template rather than left to a
 default. E9005: every function and state machine logs to a log group of the template that keeps its
 logs for a stated time. E9006: the tables that hold orders, payments, stock and invoices
-(RETAINED_TABLES) can be restored to any second of the last 35 days and outlive their stack.
+(RETAINED_TABLES) can be restored to any second of the last 35 days and outlive their stack. E9007: no
+template imports another stack's outputs, and no service template names another service's stack, its
+resources or, outside an EventPattern, its events source, so that each service deploys alone.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
+
+from orderflow_iac.stacks import SERVICES
 
 _POLICY_HOLDERS = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
 _PUT_EVENTS = {"events:putevents", "events:*", "*"}
@@ -293,5 +298,115 @@ class RecordsOfValueAreRecoverableAndRetained(CloudFormationLintRule):
                 if table.get(policy) != "Retain":
                     found.append(
                         RuleMatch(["Resources", name], f"{name} holds records of value: set {policy}: Retain")
+                    )
+        return found
+
+
+def _nodes(value: Any, path: list[Any]) -> Iterator[tuple[list[Any], Any]]:
+    """(path, node) for the value and everything in it."""
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nodes(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nodes(item, [*path, index])
+
+
+# The stacks are named orderflow-<service> (infra's OrdersStackName and PaymentsStackName defaults,
+# orderflow_local.stacks) and name their resources `${AWS::StackName}-...`; a service's events carry
+# the source orderflow.<service>. A name may be a pattern (`orderflow-*` in an ARN names every stack).
+_STACK_NAME = re.compile(r"(?<![A-Za-z0-9])orderflow-([A-Za-z0-9*?]+)", re.IGNORECASE)
+_EVENTS_SOURCE = re.compile(r"(?<![A-Za-z0-9])orderflow\.([A-Za-z0-9*?]+)", re.IGNORECASE)
+
+# services/<service>/template.yaml or infra/template.yaml, as cfn-lint is given the source, or as
+# orderflow_iac.check names its translation (the repository path with "__" for "/", then ".json").
+_TEMPLATE_PATH = re.compile(
+    r"(?:^|[/\\])(?:services(?:/|__)(?P<service>[a-z0-9-]+)|(?P<infra>infra))(?:/|__)template\.ya?ml(?:\.json)?$"
+)
+
+
+def _named(segment: str, services: list[str]) -> list[str]:
+    return [service for service in services if fnmatch.fnmatchcase(service, segment.lower())]
+
+
+def _declared_services(cfn: Any) -> dict[str, str]:
+    """Each function's POWERTOOLS_SERVICE_NAME: the service the template says it is."""
+    declared: dict[str, str] = {}
+    for name, resource in cfn.get_resources(["AWS::Lambda::Function"]).items():
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if isinstance(variables, dict) and isinstance(variables.get("POWERTOOLS_SERVICE_NAME"), str):
+            declared[name] = str(variables["POWERTOOLS_SERVICE_NAME"])
+    return declared
+
+
+class NoStackPinnedToAnother(CloudFormationLintRule):
+    id = "E9007"
+    shortdesc = "No template imports another stack's outputs or names another service's resources"
+    description = (
+        "No Fn::ImportValue; no string of a service template names another service's stack "
+        "(orderflow-<service>, its resources' prefix) or, outside an EventPattern, its events source"
+    )
+    source_url = "docs/security.md"
+    tags: ClassVar[list[str]] = ["orderflow", "stacks"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        template = cfn.template if isinstance(cfn.template, dict) else {}
+        found = [
+            RuleMatch(
+                [*path, "Fn::ImportValue"],
+                f"Fn::ImportValue {node['Fn::ImportValue']!r} pins this stack to the one exporting it: "
+                "take the value as a parameter",
+            )
+            for path, node in _nodes(template, [])
+            if isinstance(node, dict) and "Fn::ImportValue" in node
+        ]
+        # The shared template names the services whose roles alone may use its keys and buses
+        # (OrdersStackName, PaymentsStackName) and registers every service's event schemas: it
+        # is held to the import check only.
+        location = _TEMPLATE_PATH.search(str(cfn.filename or ""))
+        if location and location["infra"]:
+            return found
+        # The path decides which stack a template is (services/<service>/template.yaml deploys as
+        # orderflow-<service>), so it comes first; a copy outside the repository has only the name the
+        # template gives itself, its functions' POWERTOOLS_SERVICE_NAME. E9001 trusts that name to
+        # check events:source, so a function naming another service is flagged: a template copied
+        # from payments into services/shipping would otherwise still publish as payments.
+        declared = _declared_services(cfn)
+        own = location["service"] if location else next(iter(declared.values()), None)
+        for name, service in declared.items():
+            if service != own and service in SERVICES:
+                variables = ["Resources", name, "Properties", "Environment", "Variables"]
+                found.append(
+                    RuleMatch(
+                        [*variables, "POWERTOOLS_SERVICE_NAME"],
+                        f"function {name} says it is the {service} service, in the template of {own}",
+                    )
+                )
+        others = [service for service in SERVICES if service != own]
+        for path, text in _nodes(template, []):
+            if not isinstance(text, str) or "Fn::ImportValue" in path:
+                continue
+            for stack in _STACK_NAME.finditer(text):
+                if named := _named(stack[1], others):
+                    found.append(
+                        RuleMatch(
+                            path,
+                            f"{stack[0]!r} names another service's stack or resources ({', '.join(named)}): "
+                            "take what is shared from infra as a parameter",
+                        )
+                    )
+            # Subscribing to another service's facts names its source in the rule's EventPattern; a
+            # source in a policy's events:source is E9001's to judge.
+            if "EventPattern" in path or "events:source" in path:
+                continue
+            for source in _EVENTS_SOURCE.finditer(text):
+                if named := _named(source[1], others):
+                    found.append(
+                        RuleMatch(
+                            path,
+                            f"{source[0]!r} names another service's events source ({', '.join(named)}): only "
+                            "an EventPattern may",
+                        )
                     )
         return found
