@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -53,3 +55,15 @@ def provisioner(fake_aws: None) -> Iterator[Provisioner]:
 @pytest.fixture
 def infra(provisioner: Provisioner) -> DeployedStack:
     return provisioner.deploy(INFRA_STACK, INFRA_TEMPLATE, {})
+
+
+@pytest.fixture
+def write_template(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
+    """Writes a template (JSON, which is YAML too) into the test's directory and returns its path."""
+
+    def write(template: dict[str, Any]) -> Path:
+        path = tmp_path / "template.yaml"
+        path.write_text(json.dumps(template))
+        return path
+
+    return write

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +64,10 @@ def registry_template(**schema_overrides: Any) -> dict[str, Any]:
     }
 
 
-def write(tmp_path: Path, template: dict[str, Any]) -> Path:
-    path = tmp_path / "template.yaml"
-    path.write_text(json.dumps(template))
-    return path
-
-
 def test_a_registry_and_its_schemas_are_recorded_with_cloudformations_refs_and_attributes(
-    provisioner: Provisioner, tmp_path: Path
+    provisioner: Provisioner, write_template: Callable[[dict[str, Any]], Path]
 ) -> None:
-    stack = provisioner.deploy("orderflow-infra", write(tmp_path, registry_template()), {})
+    stack = provisioner.deploy("orderflow-infra", write_template(registry_template()), {})
 
     schema_arn = f"arn:aws:schemas:us-east-1:123456789012:schema/orderflow/{RECEIVED}"
     assert stack.outputs == {
@@ -110,25 +105,28 @@ def test_a_registry_and_its_schemas_are_recorded_with_cloudformations_refs_and_a
     ids=["unknown-property", "unknown-type", "content-not-json", "content-not-a-string", "no-registry"],
 )
 def test_a_schema_cloudformation_would_refuse_is_an_error_naming_the_resource(
-    provisioner: Provisioner, tmp_path: Path, override: dict[str, Any], message: str
+    provisioner: Provisioner,
+    write_template: Callable[[dict[str, Any]], Path],
+    override: dict[str, Any],
+    message: str,
 ) -> None:
     with pytest.raises(TemplateError, match=f"OrderReceivedSchema.*{message}"):
-        provisioner.deploy("s", write(tmp_path, registry_template(**override)), {})
+        provisioner.deploy("s", write_template(registry_template(**override)), {})
 
 
 def test_an_unknown_registry_property_and_a_second_registry_of_the_same_name_are_errors(
-    provisioner: Provisioner, tmp_path: Path
+    provisioner: Provisioner, write_template: Callable[[dict[str, Any]], Path]
 ) -> None:
     registry = {"Type": "AWS::EventSchemas::Registry", "Properties": {"RegistryName": "orderflow"}}
     with pytest.raises(TemplateError, match="Mystery"):
         provisioner.deploy(
             "a",
-            write(tmp_path, {"Resources": {"R": {**registry, "Properties": {"Mystery": 1}}}}),
+            write_template({"Resources": {"R": {**registry, "Properties": {"Mystery": 1}}}}),
             {},
         )
-    provisioner.deploy("b", write(tmp_path, {"Resources": {"R": registry}}), {})
+    provisioner.deploy("b", write_template({"Resources": {"R": registry}}), {})
     with pytest.raises(TemplateError, match="registry 'orderflow' already exists"):
-        provisioner.deploy("c", write(tmp_path, {"Resources": {"R": registry}}), {})
+        provisioner.deploy("c", write_template({"Resources": {"R": registry}}), {})
 
 
 def test_the_infra_template_registry_serves_exactly_the_committed_schemas(provisioner: Provisioner) -> None:

@@ -9,6 +9,7 @@ one service needs no other stack's outputs, and the local system deploys the ser
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,21 +179,14 @@ def test_a_missing_ssm_parameter_fails_the_deploy_naming_it_before_anything_is_c
     assert boto3.client("dynamodb").list_tables()["TableNames"] == []
 
 
-def _write(tmp_path: Path, template: dict[str, Any]) -> Path:
-    path = tmp_path / "template.yaml"
-    path.write_text(json.dumps(template))
-    return path
-
-
 def test_an_ssm_typed_parameter_is_the_value_of_the_ssm_parameter_it_names(
-    provisioner: Provisioner, tmp_path: Path
+    provisioner: Provisioner, write_template: Callable[[dict[str, Any]], Path]
 ) -> None:
     ssm = boto3.client("ssm")
     ssm.put_parameter(Name="/orderflow/event-bus/name", Value="orderflow", Type="String")
     ssm.put_parameter(Name="/orderflow-dev/event-bus/name", Value="orderflow-dev", Type="String")
     ssm.put_parameter(Name="/orderflow/accounts", Value="111122223333, 444455556666", Type="StringList")
-    path = _write(
-        tmp_path,
+    path = write_template(
         {
             "Parameters": {
                 "Bus": {"Type": SSM_STRING, "Default": "/orderflow/event-bus/name"},
@@ -220,11 +214,10 @@ def test_an_ssm_typed_parameter_is_the_value_of_the_ssm_parameter_it_names(
 
 
 def test_an_ssm_parameter_resource_is_put_in_parameter_store(
-    provisioner: Provisioner, tmp_path: Path
+    provisioner: Provisioner, write_template: Callable[[dict[str, Any]], Path]
 ) -> None:
     parameter = {"Name": "/p/one", "Type": "String", "Value": "1", "Description": "d", "Tags": {"team": "a"}}
-    path = _write(
-        tmp_path,
+    path = write_template(
         {
             "Resources": {
                 "One": {"Type": "AWS::SSM::Parameter", "Properties": parameter},
@@ -245,8 +238,7 @@ def test_an_ssm_parameter_resource_is_put_in_parameter_store(
     tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId="/p/one")["TagList"]
     assert tags == [{"Key": "team", "Value": "a"}]
     # CloudFormation creates no SecureString parameter.
-    secure = _write(
-        tmp_path,
+    secure = write_template(
         {
             "Resources": {
                 "S": {"Type": "AWS::SSM::Parameter", "Properties": {**parameter, "Type": "SecureString"}}

@@ -18,6 +18,7 @@ from orderflow_devtools.testing import (
     mocked_aws,
     use_fake_aws,
 )
+from orderflow_devtools.testing.dynamodb import dynamodb_requests
 from orderflow_devtools.testing.template import TABLE, SamTemplate
 from orderflow_shared.aws import client
 
@@ -76,18 +77,8 @@ def store(aws: None) -> InventoryStore:
 @pytest.fixture
 def dynamodb_calls(store: InventoryStore) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """Every DynamoDB call the store makes from here on: (operation, its parameters as passed)."""
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        calls.append((model.name, params))
-
-    tables = (store._catalogue, store._reservations)
-    emitters = list({id(table.meta.client): table.meta.client.meta.events for table in tables}.values())
-    for events in emitters:
-        events.register("provide-client-params.dynamodb", record, unique_id="dynamodb-calls")
-    yield calls
-    for events in emitters:
-        events.unregister("provide-client-params.dynamodb", unique_id="dynamodb-calls")
+    with dynamodb_requests(store._catalogue.meta.client, store._reservations.meta.client) as calls:
+        yield calls
 
 
 @pytest.fixture

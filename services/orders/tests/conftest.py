@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -109,20 +108,3 @@ def executions(state_machine_arn: str) -> list[dict[str, Any]]:
 
 def body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
-
-
-@contextmanager
-def writes_to(table: Any) -> Iterator[list[str]]:
-    """The write requests made to ``table`` meanwhile, by name: each is billed, its condition met or not."""
-    made: list[str] = []
-
-    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.name in ("PutItem", "UpdateItem", "DeleteItem") and params.get("TableName") == table.name:
-            made.append(model.name)
-
-    events = table.meta.client.meta.events
-    events.register("before-parameter-build.dynamodb", record)
-    try:
-        yield made
-    finally:
-        events.unregister("before-parameter-build.dynamodb", record)

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, api_event
+from orderflow_devtools.testing.dynamodb import writes_to
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.contracts import OrderReceived, StockReserved
 from orderflow_shared.contracts.values import PricedLine, PricedOrder
@@ -20,7 +21,7 @@ from orderflow_shared.payment_tokens import PaymentTokenOpener, UnreadablePaymen
 from orders.domain.projection import status_change
 from orders.handlers.wiring import orders_service, repository
 
-from .conftest import ANA, BO, VALID, body, executions, writes_to
+from .conftest import ANA, BO, VALID, body, executions
 
 
 def post(

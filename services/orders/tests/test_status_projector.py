@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import ClientError
 
 from orderflow_devtools.testing import FakeLambdaContext, aws_event, sqs_event
+from orderflow_devtools.testing.dynamodb import writes_to
 from orderflow_shared.contracts import (
     Event,
     InvoiceGenerated,
@@ -29,8 +30,6 @@ from orderflow_shared.contracts.values import Customer, PricedLine, PricedOrder
 from orders.domain.order import PlaceOrderRequest, new_order_record, now_iso
 from orders.domain.projection import merged, status_change
 from orders.repository import OrdersRepository
-
-from .conftest import writes_to
 
 REQUEST = PlaceOrderRequest.model_validate(
     {

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
@@ -21,7 +19,7 @@ from orderflow_devtools.testing import (
 )
 from orderflow_devtools.testing.template import SamTemplate
 from orderflow_local.payment_provider import PaymentProviderServer
-from orderflow_shared.aws import client, dynamodb_table
+from orderflow_shared.aws import client
 from orderflow_shared.contracts import ProcessPayment
 from orderflow_shared.payment_tokens import PaymentTokenSealer
 from payments.handlers import wiring
@@ -108,20 +106,3 @@ def sealed(command: ProcessPayment) -> ProcessPayment:
     token = seal(command.order_id, command.data.payment_token)
     data = command.data.model_copy(update={"payment_token": token})
     return command.model_copy(update={"data": data})
-
-
-@contextmanager
-def writes_to(table_name: str) -> Iterator[list[str]]:
-    """The write requests made to the table meanwhile, by name: each is billed, its condition met or not."""
-    made: list[str] = []
-
-    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.name in ("PutItem", "UpdateItem", "DeleteItem") and params.get("TableName") == table_name:
-            made.append(model.name)
-
-    events = dynamodb_table(table_name).meta.client.meta.events
-    events.register("before-parameter-build.dynamodb", record)
-    try:
-        yield made
-    finally:
-        events.unregister("before-parameter-build.dynamodb", record)

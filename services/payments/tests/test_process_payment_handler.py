@@ -21,13 +21,14 @@ from orderflow_devtools.testing import (
     eventbridge_event,
     sqs_event,
 )
+from orderflow_devtools.testing.dynamodb import writes_to
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
 from orderflow_shared.contracts.orders import PaymentResult, ProcessPaymentData
 from payments.handlers import process_payment
 
-from .conftest import PAYMENTS_TABLE, SECRET_NAME, sealed_and_priced, writes_to
+from .conftest import PAYMENTS_TABLE, SECRET_NAME, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published")]
 
@@ -54,7 +55,7 @@ def test_a_successful_charge_publishes_payment_succeeded_then_answers_with_the_p
     published: PublishedEvents,
     context: FakeLambdaContext,
 ) -> None:
-    with writes_to(PAYMENTS_TABLE) as writes:
+    with writes_to(dynamodb_table(PAYMENTS_TABLE)) as writes:
         response = process_payment.handler(sqs_event(command("tok_visa")), context)
 
     assert response == {"batchItemFailures": []}
@@ -85,7 +86,7 @@ def test_a_redelivered_command_after_success_answers_again_without_calling_the_p
     process_payment.handler(sqs_event(delivered), context)
     first_answer = workflow.successes.pop("task-1")
 
-    with writes_to(PAYMENTS_TABLE) as writes:
+    with writes_to(dynamodb_table(PAYMENTS_TABLE)) as writes:
         response = process_payment.handler(sqs_event(delivered), context)
 
     assert response == {"batchItemFailures": []}

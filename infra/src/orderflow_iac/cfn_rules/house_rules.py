@@ -52,12 +52,20 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return [a for a in (actions if isinstance(actions, list) else [actions]) if isinstance(a, str)]
 
 
-def _own_source(cfn: Any) -> str | None:
-    for resource in cfn.get_resources(["AWS::Lambda::Function"]).values():
+def _declared_services(cfn: Any) -> dict[str, str]:
+    """Each function's POWERTOOLS_SERVICE_NAME: the service the template says it is."""
+    declared: dict[str, str] = {}
+    for name, resource in cfn.get_resources(["AWS::Lambda::Function"]).items():
         variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
-        if isinstance(variables.get("POWERTOOLS_SERVICE_NAME"), str):
-            return f"orderflow.{variables['POWERTOOLS_SERVICE_NAME']}"
-    return None
+        if isinstance(variables, dict) and isinstance(variables.get("POWERTOOLS_SERVICE_NAME"), str):
+            declared[name] = str(variables["POWERTOOLS_SERVICE_NAME"])
+    return declared
+
+
+def _own_source(cfn: Any) -> str | None:
+    """The events source of the service the template says it is (its first function's name)."""
+    service = next(iter(_declared_services(cfn).values()), None)
+    return f"orderflow.{service}" if service is not None else None
 
 
 class PutEventsNamesItsOwnSource(CloudFormationLintRule):
@@ -328,16 +336,6 @@ _TEMPLATE_PATH = re.compile(
 
 def _named(segment: str, services: list[str]) -> list[str]:
     return [service for service in services if fnmatch.fnmatchcase(service, segment.lower())]
-
-
-def _declared_services(cfn: Any) -> dict[str, str]:
-    """Each function's POWERTOOLS_SERVICE_NAME: the service the template says it is."""
-    declared: dict[str, str] = {}
-    for name, resource in cfn.get_resources(["AWS::Lambda::Function"]).items():
-        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
-        if isinstance(variables, dict) and isinstance(variables.get("POWERTOOLS_SERVICE_NAME"), str):
-            declared[name] = str(variables["POWERTOOLS_SERVICE_NAME"])
-    return declared
 
 
 class NoStackPinnedToAnother(CloudFormationLintRule):
