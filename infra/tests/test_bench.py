@@ -145,6 +145,45 @@ def test_the_cost_is_priced_per_completed_order_beside_the_source_design() -> No
     assert "| stock | 10.00 | 0.00 |" in priced["table"]
 
 
+STATUS_READS: dict[str, Any] = {
+    "reads": 4,
+    "calls": {
+        "calls": {"dynamodb:GetItem": 4, "sqs:ReceiveMessage": 3},
+        "putEventsEntries": 0,
+        "emptyReceives": 3,
+        "queueDeliveries": 0,
+        "readUnits": 4.0,
+        "writeUnits": 0.0,
+        "readUnitsByTable": {"orders": 4.0},
+        "writeUnitsByTable": {},
+    },
+    "invocations": {"orderflow-orders.OrdersApiFunction": {"count": 4, "durationMs": 80.0, "memoryMb": 512}},
+    "apiRequests": {"POST /orders": 0, "GET /orders/{orderId}": 4},
+}
+
+
+def test_a_status_read_is_priced_per_read_beside_the_order() -> None:
+    without_reads = cost(USAGE)
+    priced = cost({**USAGE, "statusReads": STATUS_READS})
+
+    # The order's figure is the same: a read is the customer's choice, priced on its own.
+    assert priced["orderflow"] == without_reads["orderflow"]
+    read = priced["statusRead"]
+    lines: dict[str, float] = {}
+    for line in read["lines"]:
+        lines[line["service"]] = lines.get(line["service"], 0.0) + line["usdPerMillionOrders"]
+    # Per read: one REST request ($3.50/M), its web ACL request ($0.60/M), one invocation ($0.20/M),
+    # one strongly consistent read unit ($0.125/M), 20 ms at 512 MB, and no queue or event.
+    assert lines["API Gateway"] == pytest.approx(3.5)
+    assert lines["WAF"] == pytest.approx(0.6)
+    assert lines["DynamoDB"] == pytest.approx(0.125)
+    assert "SQS" not in lines
+    assert "EventBridge" not in lines
+    assert read["usdPerMillionOrdersExcludingSesS3"] == pytest.approx(sum(lines.values()), abs=0.01)
+    assert "Each status read (GET /orders/{orderId}) adds **$" in priced["table"]
+    assert "statusRead" not in without_reads
+
+
 class _LateHistories:
     """Histories whose INVOICED entry lands only on the second read, as a batched projection does."""
 

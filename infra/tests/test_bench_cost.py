@@ -310,7 +310,7 @@ def test_the_happy_path_follows_next_and_choice_defaults() -> None:
 def test_the_static_estimate_counts_the_workflow_as_it_is_defined() -> None:
     estimate = cost.static_estimate()
     assert estimate.states_entered == 4  # the four callback steps and nothing else
-    assert estimate.lambda_invocations == 12
+    assert estimate.lambda_invocations == 11
     assert estimate.log_bytes > 0
     assert estimate.xray_traces == Assumptions().xray_traces_per_api_request
 

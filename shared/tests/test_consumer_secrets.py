@@ -18,6 +18,7 @@ from orderflow_shared.contracts.values import OrderItem
 
 TASK_TOKEN = "AAAA-secret-task-token-ZZZZ"
 PAYMENT_TOKEN = "tok_secret_card_4242"
+PRICED_RESERVATION = "sealed-total-of-o-1"
 
 
 def invalid_bodies() -> list[str]:
@@ -30,7 +31,13 @@ def invalid_bodies() -> list[str]:
     pay = eventbridge_event(
         ProcessPayment.create(
             "o-1",
-            ProcessPaymentData(customer_id="c-1", amount=100, currency="USD", payment_token=PAYMENT_TOKEN),
+            ProcessPaymentData(
+                customer_id="c-1",
+                amount=100,
+                currency="USD",
+                payment_token=PAYMENT_TOKEN,
+                priced_reservation=PRICED_RESERVATION,
+            ),
             task_token=TASK_TOKEN,
         )
     )

@@ -53,9 +53,13 @@ def create_tables(dynamodb: Any) -> None:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The tables as the template declares them, and the KMS key priced totals are sealed with for
+    payments (infra's PaymentTokenKey)."""
     with mocked_aws(*wiring.CACHED):
         create_tables(client("dynamodb"))
+        key_arn = client("kms").create_key(Description="what payments trusts")["KeyMetadata"]["Arn"]
+        monkeypatch.setenv("PRICED_RESERVATION_KEY_ARN", key_arn)
         yield
 
 

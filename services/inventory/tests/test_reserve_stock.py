@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from inventory.handlers import reserve_stock
@@ -9,9 +11,11 @@ from inventory.reservation import ReservationState
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore, StockMovedError
 from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
+from orderflow_shared.aws import client
 from orderflow_shared.contracts import ReserveStock, StockReserved
 from orderflow_shared.contracts.orders import ReserveStockData
-from orderflow_shared.contracts.values import OrderItem, PricedOrder
+from orderflow_shared.contracts.values import OrderItem, PricedOrder, ReservedOrder
+from orderflow_shared.priced_reservations import PricedReservationOpener, PricedTotal
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -47,6 +51,10 @@ def test_reserving_moves_units_to_reserved_and_answers_with_the_catalogue_prices
         ("MS-002", 1250, 3750),
     ]
     assert (answer.total_amount, answer.currency) == (13748, "USD")
+    # The same total sealed for payments, which charges nothing else for this order.
+    opener = PricedReservationOpener(client("kms"), os.environ["PRICED_RESERVATION_KEY_ARN"])
+    sealed = ReservedOrder.model_validate(workflow.successes["tok-1"]).priced_reservation
+    assert opener.total("o-1", sealed) == PricedTotal(13748, "USD")
     [reserved] = published.of_type(StockReserved)
     assert reserved.order_id == "o-1"
     assert reserved.data == answer
@@ -128,8 +136,15 @@ def test_a_redelivered_command_answers_the_same_without_reserving_twice(
     reserve_stock.handler(sqs_event(first, retry), context)
 
     assert stock(store, "KB-001") == (8, 2)
-    assert workflow.successes["tok-2"] == workflow.successes["tok-1"]
-    assert workflow.successes["tok-1"]["totalAmount"] == 2 * 4999
+    answers = [ReservedOrder.model_validate(workflow.successes[token]) for token in ("tok-1", "tok-2")]
+    priced = [PricedOrder.model_validate(answer.to_wire()) for answer in answers]
+    assert priced[1] == priced[0]  # the stored prices, not the catalogue's new one
+    assert priced[0].total_amount == 2 * 4999
+    # Each answer seals the same stored total (each seal under its own nonce).
+    opener = PricedReservationOpener(client("kms"), os.environ["PRICED_RESERVATION_KEY_ARN"])
+    assert {opener.total("o-1", answer.priced_reservation) for answer in answers} == {
+        PricedTotal(9998, "USD")
+    }
     # Published again on each delivery: an earlier delivery may have failed right after reserving.
     assert len(published.of_type(StockReserved)) == 3
 

@@ -22,8 +22,8 @@ from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import ProcessPayment
 from orderflow_shared.payment_tokens import PaymentTokenSealer
+from orderflow_shared.priced_reservations import PricedReservationSealer
 from payments.handlers import wiring
-from payments.verification import PricedTotal
 
 TEMPLATE = SamTemplate.load(Path(__file__).parents[1] / "template.yaml")
 TABLES = TEMPLATE.table_environment()
@@ -45,8 +45,6 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "payments",
         **TABLES,
         PAYMENT_PROVIDER_SECRET_NAME=SECRET_NAME,
-        # Short: the tests of a late StockReserved should not wait the deployed 10 s.
-        PRICED_RESERVATION_WAIT_SECONDS="0.3",
     )
 
 
@@ -58,7 +56,7 @@ def api_key() -> str:
 @pytest.fixture
 def aws(api_key: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The tables as the template declares them, the provider key in Secrets Manager, and the KMS
-    key payment tokens are sealed with (infra's PaymentTokenKey)."""
+    key payment tokens and priced reservations are sealed with (infra's PaymentTokenKey)."""
     with mocked_aws(*wiring.CACHED):
         parameters.clear_caches()  # the provider key Powertools fetched in an earlier test
         TEMPLATE.create_tables(client("dynamodb"))
@@ -92,17 +90,32 @@ def context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+# What a test command carries before ``priced`` seals its total as inventory would: opens nowhere.
+UNSEALED = "unsealed"
+
+
 def sealed_and_priced(command: ProcessPayment) -> ProcessPayment:
     """``command`` as the workflow sends it for a real order: its token sealed for its order by the
-    orders API, and the order's priced reservation recorded from StockReserved, at its amount."""
-    wiring.priced_reservations().record(
-        command.order_id, PricedTotal(amount=command.data.amount, currency=command.data.currency)
+    orders API, and its amount sealed for its order by inventory."""
+    return priced(sealed(command))
+
+
+def priced(command: ProcessPayment, amount: int | None = None, currency: str | None = None) -> ProcessPayment:
+    """``command`` carrying a priced reservation sealed as inventory seals it: of the command's own
+    total, or of ``amount`` and ``currency``."""
+    sealer = PricedReservationSealer(client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"])
+    seal = sealer.seal(
+        command.order_id,
+        command.data.amount if amount is None else amount,
+        command.data.currency if currency is None else currency,
     )
-    return sealed(command)
+    return _with_data(command, priced_reservation=seal)
 
 
 def sealed(command: ProcessPayment) -> ProcessPayment:
     seal = PaymentTokenSealer(client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"])
-    token = seal(command.order_id, command.data.payment_token)
-    data = command.data.model_copy(update={"payment_token": token})
-    return command.model_copy(update={"data": data})
+    return _with_data(command, payment_token=seal(command.order_id, command.data.payment_token))
+
+
+def _with_data(command: ProcessPayment, **changes: str) -> ProcessPayment:
+    return command.model_copy(update={"data": command.data.model_copy(update=changes)})

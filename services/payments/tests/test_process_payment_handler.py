@@ -28,7 +28,7 @@ from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
 from orderflow_shared.contracts.orders import PaymentResult, ProcessPaymentData
 from payments.handlers import process_payment
 
-from .conftest import PAYMENTS_TABLE, SECRET_NAME, sealed_and_priced
+from .conftest import PAYMENTS_TABLE, SECRET_NAME, UNSEALED, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published")]
 
@@ -38,7 +38,13 @@ FIRST_TASK = "task-1"
 
 
 def command(payment_token: str, task_token: str = FIRST_TASK, order_id: str = ORDER_ID) -> ProcessPayment:
-    data = ProcessPaymentData(customer_id="c-1", amount=2599, currency="USD", payment_token=payment_token)
+    data = ProcessPaymentData(
+        customer_id="c-1",
+        amount=2599,
+        currency="USD",
+        payment_token=payment_token,
+        priced_reservation=UNSEALED,
+    )
     return sealed_and_priced(ProcessPayment.create(order_id, data, task_token=task_token))
 
 

@@ -27,7 +27,7 @@ from payments.model import PaymentRecord, PaymentStatus
 from payments.processing import PaymentProcessor
 from payments.reconciliation import PaymentReconciler
 
-from .conftest import PAYMENTS_TABLE
+from .conftest import PAYMENTS_TABLE, UNSEALED
 from .doubles import Bus, FakeClock, ScriptedProvider
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -36,7 +36,9 @@ REASON = "Your payment could not be processed."
 
 
 def command(order_id: str = "o-1") -> ProcessPayment:
-    data = ProcessPaymentData(customer_id="c-1", amount=2599, currency="EUR", payment_token="tok_visa")
+    data = ProcessPaymentData(
+        customer_id="c-1", amount=2599, currency="EUR", payment_token="tok_visa", priced_reservation=UNSEALED
+    )
     return ProcessPayment.create(order_id, data, task_token="task-1")
 
 

@@ -26,7 +26,7 @@ from payments.errors import PaymentProviderUnavailable
 from payments.handlers import process_payment, reconcile_payments, refund_failed_orders, wiring
 from payments.reconciliation import instant
 
-from .conftest import READ_TIMEOUT_SECONDS, SLOW_ANSWER_SECONDS, sealed_and_priced
+from .conftest import READ_TIMEOUT_SECONDS, SLOW_ANSWER_SECONDS, UNSEALED, sealed_and_priced
 
 TICK = sqs_event(scheduled_event("orderflow-payments-ReconcilePaymentsSchedule"))
 
@@ -43,7 +43,13 @@ class LambdaContext(FakeLambdaContext):
 
 def unknown_then_failed(order_id: str) -> None:
     """A charge the adapter gave up on while the provider was still making it; then the order failed."""
-    data = ProcessPaymentData(customer_id="c-1", amount=2599, currency="USD", payment_token="tok_slow_charge")
+    data = ProcessPaymentData(
+        customer_id="c-1",
+        amount=2599,
+        currency="USD",
+        payment_token="tok_slow_charge",
+        priced_reservation=UNSEALED,
+    )
     process_payment.handler(
         sqs_event(sealed_and_priced(ProcessPayment.create(order_id, data, task_token="t"))),
         FakeLambdaContext(),

@@ -1,23 +1,24 @@
-"""A ProcessPayment is checked before anything is charged: its amount and currency against the priced
-reservation inventory published (StockReserved), its payment token against the order it was sealed for.
+"""A ProcessPayment is checked before anything is charged: its amount and currency against the total
+inventory sealed for the order, its payment token against the order it was sealed for.
 
-The real handlers in moto (KMS included) against the local payment provider.
+The real handler in moto (KMS included) against the local payment provider.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from orderflow_local.payment_provider import PaymentProviderServer
-from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment, StockReserved
+from orderflow_shared.aws import client
+from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
 from orderflow_shared.contracts.orders import ProcessPaymentData
-from orderflow_shared.contracts.values import PricedLine, PricedOrder
-from payments.handlers import process_payment, record_priced_reservation, wiring
-from payments.verification import PricedTotal
+from orderflow_shared.payment_tokens import PaymentTokenSealer
+from payments.handlers import process_payment, wiring
 
-from .conftest import sealed, sealed_and_priced
+from .conftest import UNSEALED, priced, sealed, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published")]
 
@@ -26,20 +27,18 @@ CHARGE_KEY = f"order-{ORDER_ID}-charge"
 
 
 def command(amount: int = 2599, currency: str = "USD", order_id: str = ORDER_ID) -> ProcessPayment:
-    data = ProcessPaymentData(customer_id="c-1", amount=amount, currency=currency, payment_token="tok_visa")
+    data = ProcessPaymentData(
+        customer_id="c-1",
+        amount=amount,
+        currency=currency,
+        payment_token="tok_visa",
+        priced_reservation=UNSEALED,
+    )
     return ProcessPayment.create(order_id, data, task_token="task-1")
 
 
-def stock_reserved(total: int, currency: str = "USD", order_id: str = ORDER_ID) -> StockReserved:
-    line = PricedLine(sku="KB-001", quantity=1, unit_price=total, line_total=total)
-    return StockReserved.create(order_id, PricedOrder(lines=[line], total_amount=total, currency=currency))
-
-
-def reserved_at(total: int, currency: str = "USD") -> None:
-    response = record_priced_reservation.handler(
-        sqs_event(stock_reserved(total, currency)), FakeLambdaContext()
-    )
-    assert response == {"batchItemFailures": []}
+def with_seal(cmd: ProcessPayment, seal: str | None) -> ProcessPayment:
+    return cmd.model_copy(update={"data": cmd.data.model_copy(update={"priced_reservation": seal})})
 
 
 def charge(cmd: ProcessPayment) -> dict[str, object]:
@@ -47,91 +46,99 @@ def charge(cmd: ProcessPayment) -> dict[str, object]:
     return result
 
 
+def assert_refused_and_nothing_charged(
+    workflow: WorkflowAnswers, provider: PaymentProviderServer, published: PublishedEvents
+) -> str:
+    error, cause = workflow.failures["task-1"]
+    assert error == "PaymentCommandRefused"
+    assert provider.attempts(CHARGE_KEY) == 0
+    assert published.of_type(PaymentSucceeded) == []
+    assert wiring.ledger().get(ORDER_ID) is None  # not even an attempt was counted
+    return cause
+
+
 @pytest.mark.parametrize(
     ("asked", "reserved"),
     [((1, "USD"), (2599, "USD")), ((2599, "EUR"), (2599, "USD"))],
     ids=["amount", "currency"],
 )
-def test_a_command_disagreeing_with_the_priced_reservation_is_refused_and_nothing_charged(
+def test_a_command_disagreeing_with_the_sealed_total_is_refused_and_nothing_charged(
     asked: tuple[int, str],
     reserved: tuple[int, str],
     provider: PaymentProviderServer,
     workflow: WorkflowAnswers,
     published: PublishedEvents,
 ) -> None:
-    reserved_at(*reserved)
-
-    response = charge(sealed(command(*asked)))
+    # A task-token holder answered ReserveStock with a total of their own, keeping inventory's seal.
+    response = charge(priced(sealed(command(*asked)), *reserved))
 
     assert response == {"batchItemFailures": []}  # an answer: the workflow compensates (catch-all)
-    error, cause = workflow.failures["task-1"]
-    assert error == "PaymentCommandRefused"
+    cause = assert_refused_and_nothing_charged(workflow, provider, published)
     assert f"{reserved[0]} {reserved[1]}" in cause
-    assert provider.attempts(CHARGE_KEY) == 0
-    assert published.of_type(PaymentSucceeded) == []
-    assert wiring.ledger().get(ORDER_ID) is None  # not even an attempt was counted
 
 
-def test_the_same_command_at_the_reserved_total_is_charged(
+def test_the_same_command_at_the_sealed_total_is_charged(
     provider: PaymentProviderServer, workflow: WorkflowAnswers
 ) -> None:
-    reserved_at(2599)
-
-    assert charge(sealed(command(2599))) == {"batchItemFailures": []}
+    assert charge(sealed_and_priced(command(2599))) == {"batchItemFailures": []}
 
     assert "task-1" in workflow.successes
     assert provider.attempts(CHARGE_KEY) == 1
 
 
+def test_a_total_sealed_for_another_order_is_refused(
+    provider: PaymentProviderServer, workflow: WorkflowAnswers, published: PublishedEvents
+) -> None:
+    other = priced(command(order_id="o-2"))  # inventory's genuine seal, of another order at this total
+
+    charge(with_seal(sealed(command()), other.data.priced_reservation))
+
+    cause = assert_refused_and_nothing_charged(workflow, provider, published)
+    assert "priced reservation was not sealed for this order" in cause
+
+
+@pytest.mark.parametrize("seal", [UNSEALED, "not base64!", None], ids=["plain", "garbage", "none"])
+def test_a_total_inventory_did_not_seal_is_refused(
+    seal: str | None, provider: PaymentProviderServer, workflow: WorkflowAnswers, published: PublishedEvents
+) -> None:
+    charge(with_seal(sealed(command()), seal))
+
+    assert_refused_and_nothing_charged(workflow, provider, published)
+
+
+def test_a_total_sealed_with_a_data_key_made_for_payment_tokens_is_refused(
+    provider: PaymentProviderServer, workflow: WorkflowAnswers, published: PublishedEvents
+) -> None:
+    # The orders API may make data keys of the same KMS key, but only for payment tokens: a "priced
+    # reservation" it sealed does not open as one.
+    forged = PaymentTokenSealer(client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"])(
+        ORDER_ID, '{"amount":1,"currency":"USD"}'
+    )
+
+    charge(with_seal(sealed(command(1)), forged))
+
+    cause = assert_refused_and_nothing_charged(workflow, provider, published)
+    assert "data key that was not made with its key for priced reservations" in cause
+
+
 @pytest.mark.parametrize("token", ["tok_visa", "not base64!"], ids=["plaintext", "garbage"])
 def test_a_token_not_sealed_by_the_orders_api_is_refused(
-    token: str, provider: PaymentProviderServer, workflow: WorkflowAnswers
+    token: str, provider: PaymentProviderServer, workflow: WorkflowAnswers, published: PublishedEvents
 ) -> None:
-    reserved_at(2599)
-    data = ProcessPaymentData(customer_id="c-1", amount=2599, currency="USD", payment_token=token)
+    data = ProcessPaymentData(
+        customer_id="c-1", amount=2599, currency="USD", payment_token=token, priced_reservation=UNSEALED
+    )
 
-    charge(ProcessPayment.create(ORDER_ID, data, task_token="task-1"))
+    charge(priced(ProcessPayment.create(ORDER_ID, data, task_token="task-1")))
 
-    assert workflow.failures["task-1"][0] == "PaymentCommandRefused"
-    assert provider.attempts(CHARGE_KEY) == 0
+    assert_refused_and_nothing_charged(workflow, provider, published)
 
 
 def test_a_token_sealed_for_another_order_is_refused(
-    provider: PaymentProviderServer, workflow: WorkflowAnswers
+    provider: PaymentProviderServer, workflow: WorkflowAnswers, published: PublishedEvents
 ) -> None:
-    reserved_at(2599)
-    other = sealed_and_priced(command(order_id="o-2"))  # a genuine token, of another order
-    replayed = command().model_copy(update={"data": other.data})
+    other = sealed(command(order_id="o-2"))  # a genuine token, of another order
 
-    charge(replayed)
+    charge(priced(command().model_copy(update={"data": other.data})))
 
-    assert workflow.failures["task-1"][0] == "PaymentCommandRefused"
-    assert provider.attempts(CHARGE_KEY) == 0
-
-
-def test_a_command_ahead_of_its_stock_reserved_goes_back_to_its_queue_unanswered(
-    provider: PaymentProviderServer, workflow: WorkflowAnswers
-) -> None:
-    event = sqs_event(sealed(command()))
-
-    with pytest.raises(BatchProcessingError, match="All records failed"):  # back to SQS, unanswered
-        process_payment.handler(event, FakeLambdaContext())
-
-    assert workflow.successes == {}
-    assert workflow.failures == {}
-    assert provider.attempts(CHARGE_KEY) == 0
-
-    reserved_at(2599)  # the fact arrives; the redelivered command is charged
-    assert process_payment.handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
-    assert "task-1" in workflow.successes
-
-
-def test_a_second_stock_reserved_with_another_total_does_not_move_the_first(
-    workflow: WorkflowAnswers,
-) -> None:
-    reserved_at(2599)
-    reserved_at(1)
-
-    assert wiring.priced_reservations().total(ORDER_ID) == PricedTotal(2599, "USD")
-    charge(sealed(command(1)))
-    assert workflow.failures["task-1"][0] == "PaymentCommandRefused"
+    assert_refused_and_nothing_charged(workflow, provider, published)

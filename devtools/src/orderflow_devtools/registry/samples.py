@@ -38,6 +38,8 @@ _STORY: JsonObject = {
     "amount": 9998,
     # Sealed by the orders API for payments (orderflow_shared.payment_tokens); this one opens nowhere.
     "paymentToken": "AQICAHhZm9yLXBheW1lbnRzLW9ubHkAexampleSealedPaymentToken==",
+    # Sealed by inventory for payments (orderflow_shared.priced_reservations); this one opens nowhere.
+    "pricedReservation": "AgC4AQIDAHhZm9yLXBheW1lbnRzLW9ubHkAexampleSealedPricedTotal==",
     "paymentId": "ch_3f2a9c1b",
     "invoiceNumber": "INV-20260514-3F2A9C1B",
     # The orders API's invoice route (a redirect to a short-lived download): orderflow_shared.invoices.

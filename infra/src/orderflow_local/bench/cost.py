@@ -871,8 +871,7 @@ STATIC_DURATIONS_MS: Mapping[str, tuple[float, float]] = {
     "ReserveStockFunction": (
         1,
         120.0,
-    ),  # GetItem, BatchGetItem, TransactWriteItems, PutEvents, SendTaskSuccess
-    "RecordPricedReservationFunction": (1, 40.0),
+    ),  # GetItem, BatchGetItem, TransactWriteItems, PutEvents, seals the total, SendTaskSuccess
     "OrderStatusProjectorFunction": (3, 40.0),  # StockReserved, PaymentSucceeded, InvoiceGenerated
     "ExecutionStatusFunction": (1, 60.0),  # SUCCEEDED: DescribeExecution, PutEvents, UpdateItem
     "ProcessPaymentFunction": (1, 300.0),  # the provider's charge, 2 writes, PutEvents
@@ -893,23 +892,25 @@ def static_estimate(asl: Path = ORDER_SAGA_ASL, assumptions: Assumptions | None 
       saga's SUCCEEDED status); the workflow's ReserveStock, ProcessPayment, GenerateInvoice,
       SendConfirmation; the services' StockReserved, PaymentSucceeded, StockCommitted,
       InvoiceGenerated, CustomerNotified.
-    - SQS, 11 messages, each sent by EventBridge, received once and deleted in a batch of one: the 4
-      commands; StockReserved to the status and priced-reservation queues; PaymentSucceeded to the
+    - SQS, 10 messages, each sent by EventBridge, received once and deleted in a batch of one: the 4
+      commands; StockReserved to the status queue; PaymentSucceeded to the
       status and commit-stock queues; InvoiceGenerated to the status queue; the saga's SUCCEEDED
       status and SES's Email Sent (free events on the default bus) to the execution-status and
       email-sent queues.
-    - Lambda, 12 invocations (``STATIC_DURATIONS_MS``, 512 MB arm64 as every template's Globals).
-    - DynamoDB, 24 WRU for a one-line order: orders 7 (the order with its execution input, under
+    - Lambda, 11 invocations (``STATIC_DURATIONS_MS``, 512 MB arm64 as every template's Globals).
+    - DynamoDB, 23 WRU for a one-line order: orders 7 (the order with its execution input, under
       1 KB, 1 + its pending-start index entry 1; the first status projection, which also drops the
       input, 1 + the index entry's removal 1; 3 more projections 1 each), inventory 10 (the
       reservation transaction: 2 items x 2 + the held-reservations index entry 1; the commit, which
       records the order's outcome in its transaction: 2 items x 2 + the index entry's removal 1),
-      payments 3 (the priced reservation 1; the ledger's attempt and success 1 each), invoicing 1,
-      notifications 3 (the idempotency record and its completion, the sent-email record). 5 RRU:
-      the reservation, the catalogue and the reservation again at commit (inventory), the priced
-      reservation (payments), the sent-email lookup (notifications); all strongly consistent.
+      payments 2 (the ledger's attempt and success), invoicing 1,
+      notifications 3 (the idempotency record and its completion, the sent-email record). 4 RRU:
+      the reservation, the catalogue and the reservation again at commit (inventory), the sent-email
+      lookup (notifications); all strongly consistent.
     - One POST through API Gateway (REST) and its web ACL; no KMS request per order: payment tokens
-      are sealed and opened under data keys each container makes or opens once per 5 minutes, and
+      and priced totals are sealed and opened under data keys each container makes or opens once per
+      5 minutes (inventory seals each order's total for payments, where payments used to keep a copy
+      of every StockReserved: a queue hop, an invocation, a write and a read), and
       the provider's secret is cached for 5 minutes (both a fixed monthly share, not an order's).
     - S3: the invoice's PDF and JSON, 2 PUTs; SES: 1 email.
     - Logs, traces and archived bytes from ``Assumptions``.
@@ -925,10 +926,10 @@ def static_estimate(asl: Path = ORDER_SAGA_ASL, assumptions: Assumptions | None 
     counted = OrderOperations(
         states_entered=float(len(states)),
         put_events_entries=11.0,
-        sqs_requests={"SendMessage": 11.0, "ReceiveMessage": 11.0, "DeleteMessageBatch": 11.0},
+        sqs_requests={"SendMessage": 10.0, "ReceiveMessage": 10.0, "DeleteMessageBatch": 10.0},
         lambdas=lambdas,
-        dynamodb_write_units=24.0,
-        dynamodb_read_units=5.0,
+        dynamodb_write_units=23.0,
+        dynamodb_read_units=4.0,
         api_requests=1.0,
         waf_requests=1.0,
         s3_puts=2.0,

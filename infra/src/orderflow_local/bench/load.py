@@ -99,8 +99,9 @@ def drive_orders(
     """Place ``orders`` orders with one closed-loop client per identity; every sample, in completion order.
 
     ``watch_orders``: each client waits for its order to be final by watching the Orders table with
-    the observer's credentials (calls the local AWS does not count), and then reads it once through
-    the API, instead of polling the API: a customer told by email that the order is done.
+    the observer's credentials (calls the local AWS does not count) instead of polling the API: a
+    customer told by email that the order is done, who need not read it (``read_orders`` prices a
+    read on its own).
     """
     remaining = itertools.count()
     samples: list[OrderSample] = []
@@ -134,7 +135,8 @@ def place_and_wait(
     order_id = str(response.json()["orderId"])
     deadline = posted + ORDER_PATIENCE_SECONDS
     if watcher is not None:
-        watcher.wait(order_id, deadline)
+        status = watcher.wait(order_id, deadline)
+        return OrderSample(order_id, status, posted, time.monotonic(), watcher.history(order_id))
     while time.monotonic() < deadline:
         view = http("GET", f"{stack.api_url}/orders/{order_id}", headers=headers)
         if view.status == 200 and (order := view.json())["status"] in FINAL_STATUSES:
@@ -142,6 +144,16 @@ def place_and_wait(
             return OrderSample(order_id, order["status"], posted, time.monotonic(), reached)
         time.sleep(POLL_INTERVAL_SECONDS)
     raise TimeoutError(f"order {order_id} did not finish within {ORDER_PATIENCE_SECONDS} s")
+
+
+def read_orders(stack: LocalStack, identity: Identity, order_ids: Sequence[str]) -> list[str]:
+    """Reads each order once through the API as its customer (GET /orders/{orderId}); the ids read."""
+    headers = stack.signed_in(identity)
+    for order_id in order_ids:
+        view = http("GET", f"{stack.api_url}/orders/{order_id}", headers=headers)
+        if view.status != 200:
+            raise RuntimeError(f"GET /orders/{order_id} answered {view.status}: {view.body!r}")
+    return list(order_ids)
 
 
 @dataclass(frozen=True)
@@ -164,11 +176,12 @@ class OrderWatcher:
             raise RuntimeError(f"expected one table named *{ORDERS_TABLE_SUFFIX}, found {tables}")
         return cls(dynamodb, tables[0])
 
-    def wait(self, order_id: str, deadline: float) -> None:
+    def wait(self, order_id: str, deadline: float) -> str:
+        """The order's final status, once it has one."""
         while time.monotonic() < deadline:
             item = self._item(order_id)
-            if item and item["status"]["S"] in FINAL_STATUSES:
-                return
+            if item and (status := str(item["status"]["S"])) in FINAL_STATUSES:
+                return status
             time.sleep(POLL_INTERVAL_SECONDS)
         raise TimeoutError(f"order {order_id} was not final within {ORDER_PATIENCE_SECONDS} s")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from orderflow_local.bench.cost import (
+    CostBreakdown,
+    OrderOperations,
     PriceTable,
     RunCounts,
     RunTally,
@@ -132,8 +134,19 @@ def run_counts(usage: dict[str, Any]) -> RunTally:
     cost, not an order's.
     The API is served by a web ACL: every API request is also a WAF request.
     """
-    calls = usage["calls"]
     total = RunCounts(orders=usage["orders"])
+    _add_operations(total, usage)
+    total.states_entered = sum(sum(entered) for entered in usage["statesEnteredByOutcome"].values())
+    by_outcome = {
+        outcome: RunCounts(orders=len(entered), states_entered=sum(entered))
+        for outcome, entered in usage["statesEnteredByOutcome"].items()
+    }
+    return RunTally(total, by_outcome)
+
+
+def _add_operations(total: RunCounts, usage: dict[str, Any]) -> None:
+    """A phase's AWS calls, units, API requests and invocations (``runner._operations``) into ``total``."""
+    calls = usage["calls"]
     total.add_aws_calls(calls["calls"], empty_receives=calls["emptyReceives"])
     total.sqs_empty_receives = 0
     # EventBridge's deliveries are SendMessage requests too, made inside the local AWS.
@@ -142,33 +155,50 @@ def run_counts(usage: dict[str, Any]) -> RunTally:
     total.put_events_entries = calls["putEventsEntries"]
     total.dynamodb_read_units = calls["readUnits"]
     total.dynamodb_write_units = calls["writeUnits"]
-    total.states_entered = sum(sum(entered) for entered in usage["statesEnteredByOutcome"].values())
     total.api_requests = total.waf_requests = sum(usage["apiRequests"].values())
     for name, invoked in usage["invocations"].items():
         if invoked["count"]:
             # "stack.LogicalId": the model names functions by their logical id.
             function = name.rsplit(".", 1)[-1]
             total.record_invocations(function, invoked["count"], invoked["durationMs"], invoked["memoryMb"])
-    by_outcome = {
-        outcome: RunCounts(orders=len(entered), states_entered=sum(entered))
-        for outcome, entered in usage["statesEnteredByOutcome"].items()
-    }
-    return RunTally(total, by_outcome)
 
 
 def cost(usage: dict[str, Any]) -> dict[str, Any]:
-    """orderflow's cost per million completed orders from the cost phase, beside the source design's."""
+    """orderflow's cost per million completed orders from the cost phase, beside the source design's,
+    and what each status read adds, per million reads."""
     table = PriceTable.load()
     operations = fill_unmeasured(run_counts(usage).per_completed_order())
     ours = table.price(operations)
     source = table.price(source_design_operations(operations), design="source design")
     per_table = dynamodb_units_per_order(usage)
-    return {
+    text = render_table(ours, source) + "\n\n" + _units_table(per_table)
+    document: dict[str, Any] = {
         "orderflow": ours.to_json(),
         "sourceDesign": source.to_json(),
         "dynamodbUnitsPerOrderByTable": per_table,
-        "table": render_table(ours, source) + "\n\n" + _units_table(per_table),
     }
+    if usage.get("statusReads", {}).get("reads"):
+        read = table.price(fill_unmeasured(read_counts(usage["statusReads"])), design="status read")
+        document["statusRead"] = read.to_json()
+        text += "\n\n" + _read_line(read)
+    return {**document, "table": text}
+
+
+def read_counts(reads: dict[str, Any]) -> OrderOperations:
+    """One status read's operations (GET /orders/{orderId}), averaged over the cost phase's reads."""
+    counted = RunCounts(orders=reads["reads"])
+    _add_operations(counted, reads)
+    return counted.average(reads["reads"])
+
+
+def _read_line(read: CostBreakdown) -> str:
+    parts = ", ".join(
+        f"{line.service} {line.usd_per_million:,.2f}" for line in read.items if line.usd_per_million
+    )
+    return (
+        f"Each status read (GET /orders/{{orderId}}) adds **${read.total_excluding_ses_s3:,.2f} per million "
+        f"reads** ({parts}): a customer who reads an order n times adds n times that to its price."
+    )
 
 
 def dynamodb_units_per_order(usage: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -27,6 +27,7 @@ from orderflow_local.bench.load import (
     OrderSample,
     OrderWatcher,
     drive_orders,
+    read_orders,
     settled_histories,
     signed_in_clients,
     stock_catalogue,
@@ -226,6 +227,16 @@ def _usage(
         )["events"]
         entered = sum(1 for event in events if event["type"].endswith("StateEntered"))
         states.setdefault(sample.status, []).append(entered)
+    return {
+        "orders": len(measured.samples),
+        "completed": measured.completed,
+        "statesEnteredByOutcome": states,
+        **_operations(measured, before, after),
+    }
+
+
+def _operations(measured: Measured, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """AWS calls, Lambda invocations and API requests between two runtime snapshots."""
     invocations = {
         name: {
             "count": after["invocations"][name]["count"] - first["count"],
@@ -235,15 +246,7 @@ def _usage(
         for name, first in before["invocations"].items()
     }
     api = {name: count - before["apiRequests"].get(name, 0) for name, count in after["apiRequests"].items()}
-    calls = measured.calls.to_json()
-    return {
-        "orders": len(measured.samples),
-        "completed": measured.completed,
-        "statesEnteredByOutcome": states,
-        "calls": calls,
-        "invocations": invocations,
-        "apiRequests": api,
-    }
+    return {"calls": measured.calls.to_json(), "invocations": invocations, "apiRequests": api}
 
 
 # --- the cost phase --------------------------------------------------------------------------------
@@ -259,21 +262,29 @@ COST_CONCURRENCY = 1
 def run_cost_phase(
     stack: LocalStack, skus: Sequence[str], orders: int, clients: Sequence[Identity], seed: int
 ) -> dict[str, Any]:
-    """Orders as a customer who places one and reads it once when it is done, for the cost model.
+    """Orders as customers who place one and are told by email when it is done, for the cost model;
+    then one status read of each completed order, counted apart (``statusReads``).
 
     The load levels' clients poll GET /orders/{id}; here the benchmark watches each order in the
     Orders table instead, with the observer's credentials (calls the local AWS does not count), so
     that the API requests, Lambda invocations and DynamoDB reads counted are those of the design,
-    not of a polling client.
+    not of a polling client. How often a customer reads an order is the customer's choice, not the
+    design's, so a read is priced per read, beside the price of an order.
     """
+    read_calls = functools.partial(call_counts, stack.aws_url)
     stats_before = runtime_stats(stack)
     measured = measure(
         functools.partial(drive_orders, stack, skus, orders, clients, seed, watch_orders=True),
         {},
-        functools.partial(call_counts, stack.aws_url),
+        read_calls,
         _order_completed,
     )
-    return _usage(stack, measured, stats_before, runtime_stats(stack))
+    usage = _usage(stack, measured, stats_before, runtime_stats(stack))
+    completed = [sample.order_id for sample in measured.samples if _order_completed(sample)]
+    stats_before = runtime_stats(stack)
+    reads = measure(functools.partial(read_orders, stack, clients[0], completed), {}, read_calls, bool)
+    usage["statusReads"] = {"reads": len(completed), **_operations(reads, stats_before, runtime_stats(stack))}
+    return usage
 
 
 # --- the floor ------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from orderflow_local import moto_compat
 from orderflow_shared.aws import client
 from orderflow_shared.contracts.base import Contract
 from orderflow_shared.contracts.orders import ConfirmationResult, InvoiceResult, PaymentResult
-from orderflow_shared.contracts.values import PricedLine, PricedOrder
+from orderflow_shared.contracts.values import PricedLine, ReservedOrder
 from orderflow_shared.publisher import EventPublisher
 from orders.domain.announcements import order_received
 from orders.domain.order import (
@@ -76,10 +76,12 @@ REQUEST = PlaceOrderRequest.model_validate(
     }
 )
 UNIT_PRICES = {"KB-001": 4999, "MS-002": 1999}
+SEALED_TOTAL = "AgC4sealed-by-inventory"
 
 
-def priced(request: PlaceOrderRequest) -> PricedOrder:
-    """What inventory answers ReserveStock with: the order's own lines, priced."""
+def priced(request: PlaceOrderRequest) -> ReservedOrder:
+    """What inventory answers ReserveStock with: the order's own lines, priced, and their total sealed
+    for payments (opaque to the workflow, which hands it on in ProcessPayment)."""
     lines = [
         PricedLine(
             sku=item.sku,
@@ -89,7 +91,8 @@ def priced(request: PlaceOrderRequest) -> PricedOrder:
         )
         for item in request.items
     ]
-    return PricedOrder(lines=lines, total_amount=sum(line.line_total for line in lines), currency="USD")
+    total = sum(line.line_total for line in lines)
+    return ReservedOrder(lines=lines, total_amount=total, currency="USD", priced_reservation=SEALED_TOTAL)
 
 
 @dataclass(frozen=True)
@@ -269,3 +272,6 @@ def test_every_event_the_workflow_publishes_matches_its_registry_schema(saga: Sa
         for e, bus in zip(saga.published, saga.bus_of, strict=True)
         if bus == BUS_NAME
     )
+    # Inventory's sealed total goes on to payments, the one service that can open it, and nowhere else.
+    carrying_the_seal = {e["detail-type"] for e in saga.published if SEALED_TOTAL in json.dumps(e)}
+    assert carrying_the_seal == {"ProcessPayment"}

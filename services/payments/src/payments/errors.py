@@ -41,18 +41,13 @@ class PaymentCancelled(TaskFailure):
 
 
 class PaymentCommandRefused(TaskFailure):
-    """The command cannot be trusted: its amount or currency disagrees with the order's priced
-    reservation, or its payment token was not sealed for this order. Nothing is charged.
+    """The command cannot be trusted: its amount or currency disagrees with the total inventory sealed
+    for the order, or that seal or its payment token was not sealed for this order. Nothing is charged.
 
     Not one of the saga's typed payment errors on purpose: its catch-all ends the order as FAILED.
     """
 
     error = "PaymentCommandRefused"
-
-
-class PricedReservationNotSeen(RuntimeError):
-    """The order's StockReserved has not reached payments yet: not an answer. The command goes back
-    to SQS, by when the fact has arrived."""
 
 
 class ChargeInProgress(RuntimeError):

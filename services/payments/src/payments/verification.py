@@ -1,63 +1,48 @@
-"""Checking a ProcessPayment before anything is charged: the command is not trusted, the facts are.
+"""Checking a ProcessPayment before anything is charged: the command is not trusted, the seals are.
 
 The amount a ProcessPayment asks for is what the workflow was told when inventory answered its
 ReserveStock step; whoever held that step's task token could have answered with any total. So
-payments keeps its own copy of every order's priced reservation, from the StockReserved facts that
-only inventory can publish (``PricedReservations``), and charges only a command whose amount and
-currency agree with it. The payment token arrives sealed for this order (orderflow_shared.
-payment_tokens); a token that does not open for it refuses the command too.
+inventory's answer carries the total sealed for payments (orderflow_shared.priced_reservations),
+which the workflow passes on in the command, and payments charges only a command whose amount and
+currency are the sealed ones. The payment token arrives sealed for this order too
+(orderflow_shared.payment_tokens). A seal or token that does not open for the order refuses the
+command.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 from orderflow_shared.contracts import ProcessPayment
-from orderflow_shared.payment_tokens import UnreadablePaymentToken
-from payments.errors import PaymentCommandRefused, PricedReservationNotSeen
+from orderflow_shared.priced_reservations import PricedTotal
+from orderflow_shared.sealing import UnreadableSeal
+from payments.errors import PaymentCommandRefused
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class PricedTotal:
-    amount: int
-    currency: str
-
-
-class PricedReservations(Protocol):
-    def total(self, order_id: str) -> PricedTotal | None: ...
+# (order id, sealed priced reservation) -> the total inventory sealed, or UnreadableSeal.
+OpenPricedReservation = Callable[[str, str], PricedTotal]
+# (order id, sealed payment token) -> the customer's token, or UnreadableSeal.
+OpenPaymentToken = Callable[[str, str], str]
 
 
 class ProcessPaymentVerifier:
-    """``verify(command)`` answers the customer's payment token, once the command has proved right.
+    """``verify(command)`` answers the customer's payment token, once the command has proved right."""
 
-    Inventory publishes StockReserved before it answers its step, so the fact usually arrives first;
-    it may still be in flight (its own queue), so a missing reservation is waited for a little
-    (``wait_seconds``), then the command goes back to SQS (PricedReservationNotSeen).
-    """
-
-    def __init__(
-        self,
-        reservations: PricedReservations,
-        open_token: Callable[[str, str], str],
-        wait_seconds: float,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._reservations = reservations
+    def __init__(self, open_priced_reservation: OpenPricedReservation, open_token: OpenPaymentToken) -> None:
+        self._open_priced_reservation = open_priced_reservation
         self._open_token = open_token
-        self._wait_seconds = wait_seconds
-        self._sleep = sleep
-        self._clock = clock
 
     def verify(self, command: ProcessPayment) -> str:
         order_id, data = command.order_id, command.data
-        priced = self._priced_total(order_id)
+        if data.priced_reservation is None:
+            # A command of a workflow version from before inventory sealed its totals.
+            raise PaymentCommandRefused("the command carries no total sealed by inventory")
+        try:
+            priced = self._open_priced_reservation(order_id, data.priced_reservation)
+        except UnreadableSeal as unreadable:
+            raise PaymentCommandRefused(str(unreadable)) from None
         if (data.amount, data.currency) != (priced.amount, priced.currency):
             logger.error(
                 "ProcessPayment disagrees with the priced reservation; not charging",
@@ -72,15 +57,5 @@ class ProcessPaymentVerifier:
             )
         try:
             return self._open_token(order_id, data.payment_token)
-        except UnreadablePaymentToken as unreadable:
+        except UnreadableSeal as unreadable:
             raise PaymentCommandRefused(str(unreadable)) from None
-
-    def _priced_total(self, order_id: str) -> PricedTotal:
-        deadline = self._clock() + self._wait_seconds
-        delay = 0.05
-        while (priced := self._reservations.total(order_id)) is None:
-            if self._clock() >= deadline:
-                raise PricedReservationNotSeen(f"no StockReserved seen yet for order {order_id}")
-            self._sleep(delay)
-            delay = min(delay * 2, 1.0)
-        return priced

@@ -98,7 +98,8 @@ class ReserveStockData(Contract):
 
 class ReserveStock(Command):
     """Workflow command to inventory, right after OrderReceived: hold stock for every line. Answered
-    through its task token with the priced order, or failed with OutOfStock.
+    through its task token with the priced order and its total sealed for payments (ReservedOrder),
+    or failed with OutOfStock.
     """
 
     SOURCE: ClassVar[str] = SOURCE
@@ -119,13 +120,24 @@ class ProcessPaymentData(Contract):
             "(orderflow_shared.payment_tokens)"
         ),
     )
+    # Optional in the schema, so that version 1 stays compatible; payments refuses a command without it.
+    priced_reservation: str | None = Field(
+        default=None,
+        min_length=1,
+        repr=False,
+        description=(
+            "The order's total as inventory reserved it, sealed by inventory for payments "
+            "(ReserveStock's answer, orderflow_shared.priced_reservations): payments charges only "
+            "the amount and currency sealed in it, and refuses a command without it"
+        ),
+    )
 
 
 class ProcessPayment(Command):
     """Workflow command to payments, once stock is reserved: charge the order's total. Answered with
     the payment id, or failed with PaymentDeclined or PaymentProviderUnavailable (retried first);
-    a command whose amount disagrees with the order's priced reservation (StockReserved) or whose
-    token was not sealed for the order is failed with PaymentCommandRefused, and nothing is charged.
+    a command whose amount disagrees with the total inventory sealed for the order, or whose seal or
+    token was not sealed for the order, is failed with PaymentCommandRefused, and nothing is charged.
     """
 
     SOURCE: ClassVar[str] = SOURCE

@@ -58,3 +58,17 @@ class PricedOrder(Contract):
         if self.total_amount != sum(line.line_total for line in self.lines):
             raise ValueError("totalAmount must equal the sum of the line totals")
         return self
+
+
+class ReservedOrder(PricedOrder):
+    """Inventory's answer to ReserveStock: the priced order, and its total sealed for payments."""
+
+    priced_reservation: str = Field(
+        min_length=1,
+        repr=False,
+        description=(
+            "The order's total and currency sealed by inventory for payments: base64 of their AES-GCM "
+            "ciphertext under a data key of the payment-token KMS key made for priced reservations, "
+            "bound to the order id (orderflow_shared.priced_reservations)"
+        ),
+    )

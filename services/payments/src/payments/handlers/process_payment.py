@@ -12,7 +12,7 @@ from orderflow_shared.contracts import ProcessPayment
 from orderflow_shared.contracts.orders import PaymentResult
 from orderflow_shared.entry_points import events_handler
 from orderflow_shared.task_token import TaskFailure, TaskReply
-from payments.errors import ChargeInProgress, PricedReservationNotSeen
+from payments.errors import ChargeInProgress
 from payments.handlers.wiring import TELEMETRY, ledger, payment_processor, payment_reconciler
 from payments.model import PaymentStatus
 
@@ -32,9 +32,8 @@ def charge(command: ProcessPayment) -> PaymentResult:
 
 
 # A charge key in use by another delivery is not an answer: the command goes back to SQS, by when
-# that delivery has answered (and this one then finds its task closed). Nor is a priced reservation
-# not seen yet: the command comes back once StockReserved has arrived.
-answer = answer_command(charge, replies, redeliver_on=(ChargeInProgress, PricedReservationNotSeen))
+# that delivery has answered (and this one then finds its task closed).
+answer = answer_command(charge, replies, redeliver_on=(ChargeInProgress,))
 
 
 def on_process_payment(command: ProcessPayment) -> None:

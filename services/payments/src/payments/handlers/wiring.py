@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from payments.processing import PaymentProcessor
     from payments.provider import PaymentProviderClient
     from payments.reconciliation import PaymentReconciler
-    from payments.reservations import DynamoDbPricedReservations
     from payments.verification import ProcessPaymentVerifier
 
 SECRET_MAX_AGE_SECONDS = 300
@@ -73,22 +72,15 @@ def payment_reconciler() -> PaymentReconciler:
 
 
 @functools.cache
-def priced_reservations() -> DynamoDbPricedReservations:
-    from payments.reservations import DynamoDbPricedReservations
-
-    return DynamoDbPricedReservations(dynamodb_table(os.environ["PRICED_RESERVATIONS_TABLE"]))
-
-
-@functools.cache
 def verifier() -> ProcessPaymentVerifier:
     from orderflow_shared.payment_tokens import PaymentTokenOpener
+    from orderflow_shared.priced_reservations import PricedReservationOpener
     from payments.verification import ProcessPaymentVerifier
 
+    kms, key_arn = client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]
+    # One opener of each per container: a data key it opened serves every command sealed under it.
     return ProcessPaymentVerifier(
-        priced_reservations(),
-        # One opener per container: a data key it opened serves every command sealed under it.
-        PaymentTokenOpener(client("kms"), os.environ["PAYMENT_TOKEN_KEY_ARN"]),
-        wait_seconds=float(os.environ["PRICED_RESERVATION_WAIT_SECONDS"]),
+        PricedReservationOpener(kms, key_arn).total, PaymentTokenOpener(kms, key_arn)
     )
 
 
@@ -101,5 +93,5 @@ def payment_processor() -> PaymentProcessor:
     )
 
 
-CACHED = (ledger, provider, publisher, payment_reconciler, priced_reservations, verifier, payment_processor)
+CACHED = (ledger, provider, publisher, payment_reconciler, verifier, payment_processor)
 """Every object above, for tests that build them afresh in each fake AWS."""
