@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test install lint typecheck unit e2e build clean contracts contracts-generate openapi-generate chaos redrive token bench
+.PHONY: run test install lint typecheck unit e2e build deploy clean contracts contracts-generate openapi-generate chaos redrive token bench
 
 ## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
 run: install
@@ -32,6 +32,17 @@ $(CHECKOV): infra/checkov/requirements.txt
 		-r infra/checkov/requirements.txt
 	touch $@
 
+# The SAM CLI has an environment of its own too (why: infra/samcli/requirements.in), every package
+# pinned with its hashes (infra/samcli/requirements.txt). uv installs it in seconds where pip takes
+# half a minute; a changed pin rebuilds the environment from nothing.
+SAM := $(TOOLS)/samcli/bin/sam
+$(SAM): infra/samcli/requirements.txt | $(UV)
+	rm -rf $(TOOLS)/samcli
+	$(UV) venv --quiet $(TOOLS)/samcli
+	$(UV) pip install --quiet --python $(TOOLS)/samcli/bin/python --require-hashes --no-deps --compile-bytecode \
+		-r infra/samcli/requirements.txt
+	touch $@
+
 # Bytecode is compiled ahead, for the dependencies and the workspace's own code, as it is in the
 # bundles: every fresh interpreter (each local Lambda function, each test run) loads it instead of
 # compiling each module it imports, even where PYTHONDONTWRITEBYTECODE keeps Python from caching it.
@@ -41,11 +52,13 @@ $(CHECKOV): infra/checkov/requirements.txt
 	$(RUN) python -m compileall -q shared/src devtools/src infra/src $(wildcard services/*/src)
 	touch $@
 
-## lint: ruff; cfn-lint (with the house and serverless rules), statelint and checkov on every template
-lint: install $(CHECKOV)
+## lint: ruff; cfn-lint (with the house and serverless rules), statelint and checkov on every template;
+## `sam validate --lint` and `sam build` of every stack
+lint: install $(CHECKOV) $(SAM)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) python -m orderflow_iac.check
+	$(RUN) python -m orderflow_iac.sam check
 	$(RUN) python -m orderflow_devtools.registry check
 	$(RUN) python -m orderflow_iac.openapi check
 	$(RUN) python -m orderflow_devtools.compatibility
@@ -73,6 +86,13 @@ clean:
 ## build: a deployable bundle of one service, e.g. `make build SERVICE=orders` -> build/orders/
 build: install
 	$(RUN) python -m orderflow_iac.build $(SERVICE)
+
+## deploy: build and deploy one stack to an environment with the SAM CLI, never asking (docs/deploy.md):
+## `make deploy SERVICE=orders ENV=dev [PARAMS="InvoicesBucketName=..."] [DRY_RUN=1]`; SERVICE=infra
+## deploys the shared infrastructure, first. DRY_RUN=1 prints the commands and runs nothing.
+DRY := $(filter-out 0,$(DRY_RUN))
+deploy: install $(if $(DRY),,$(SAM))
+	@$(RUN) python -m orderflow_iac.deploy "$(SERVICE)" "$(ENV)" $(if $(DRY),--dry-run) $(if $(PARAMS),--parameters '$(PARAMS)')
 
 ## contracts: the event contract tests (tests marked `contract`), of every service or of one:
 ## `make contracts SERVICE=inventory` (its consumer and producer sides; the catalogue-wide checks
