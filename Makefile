@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test install lint typecheck unit e2e build deploy clean contracts contracts-generate openapi-generate chaos redrive token bench
+.PHONY: run test install lint typecheck unit e2e build deploy clean contracts contracts-generate openapi-generate chaos redrive redrive-dlq reconcile token bench trace
 
 ## run: start the whole system locally (API on http://127.0.0.1:8000, local AWS on :4566)
 run: install
@@ -90,9 +90,10 @@ build: install
 ## deploy: build and deploy one stack to an environment with the SAM CLI, never asking (docs/deploy.md):
 ## `make deploy SERVICE=orders ENV=dev [PARAMS="InvoicesBucketName=..."] [DRY_RUN=1]`; SERVICE=infra
 ## deploys the shared infrastructure, first. DRY_RUN=1 prints the commands and runs nothing.
+## ENV=local redeploys one service into the running `make run` [SOURCE=<the service's folder>].
 DRY := $(filter-out 0,$(DRY_RUN))
-deploy: install $(if $(DRY),,$(SAM))
-	@$(RUN) python -m orderflow_iac.deploy "$(SERVICE)" "$(ENV)" $(if $(DRY),--dry-run) $(if $(PARAMS),--parameters '$(PARAMS)')
+deploy: install $(if $(or $(DRY),$(filter local,$(ENV))),,$(SAM))
+	@$(RUN) python -m orderflow_iac.deploy "$(SERVICE)" "$(ENV)" $(if $(DRY),--dry-run) $(if $(PARAMS),--parameters '$(PARAMS)') $(if $(SOURCE),--source '$(SOURCE)')
 
 ## contracts: the event contract tests (tests marked `contract`), of every service or of one:
 ## `make contracts SERVICE=inventory` (its consumer and producer sides; the catalogue-wide checks
@@ -123,6 +124,22 @@ token: install
 redrive: install
 	@test -n "$(ORDER)" || { echo "usage: make redrive ORDER=<orderId>" >&2; exit 2; }
 	$(RUN) python -m orderflow_local.operator redrive $(ORDER)
+
+## redrive-dlq: send a dead-letter queue's messages back to the queue they came from, on the running local
+## system: `make redrive-dlq QUEUE=<DLQ name>` (on AWS: aws sqs start-message-move-task --source-arn <DLQ ARN>)
+redrive-dlq: install
+	@test -n "$(QUEUE)" || { echo "usage: make redrive-dlq QUEUE=<dead-letter queue name>" >&2; exit 2; }
+	$(RUN) python -m orderflow_local.operator redrive-dlq $(QUEUE)
+
+## reconcile: run the payments reconciler now on the running local system (it runs every 5 minutes anyway)
+reconcile: install
+	$(RUN) python -m orderflow_local.operator reconcile
+
+## trace: print one order's trace on the running local system as a tree with durations:
+## `make trace ORDER=<orderId>` (the segments the functions sent to the local X-Ray collector)
+trace: install
+	@test -n "$(ORDER)" || { echo "usage: make trace ORDER=<orderId>" >&2; exit 2; }
+	@$(RUN) python -m orderflow_local.xray_collector $(ORDER)
 
 ## chaos: seeded fault-injection scenarios over the real local stack, each checked against G1-G6
 ## (docs/reliability.md); `make chaos SEED=7 SCENARIO=duplicates` reruns one. About 15 minutes.

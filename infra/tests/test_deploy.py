@@ -150,14 +150,6 @@ def test_an_unknown_service_environment_or_parameter_is_refused_with_status_2(
     assert captured.out == ""
 
 
-def test_the_local_environment_is_not_available_yet(
-    no_subprocess: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["orders", "local"]) == 2
-
-    assert capsys.readouterr().err.startswith("error: ENV=local is not yet available")
-
-
 def test_a_deployment_builds_then_deploys_in_the_stack_folder_without_telemetry(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

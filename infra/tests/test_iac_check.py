@@ -48,6 +48,34 @@ Resources:
           Properties:
             Queue: !GetAtt Queue.Arn
             BatchSize: {batch_size}
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      KmsMasterKeyId: alias/alarms
+  DeadLetterQueueDepthAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/SQS
+      MetricName: ApproximateNumberOfMessagesVisible
+      Dimensions: [{{Name: QueueName, Value: !GetAtt DeadLetterQueue.QueueName}}]
+      Statistic: Maximum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      AlarmActions: [!Ref Topic]
+  FnErrorsAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/Lambda
+      MetricName: Errors
+      Dimensions: [{{Name: FunctionName, Value: !Ref Fn}}]
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      AlarmActions: [!Ref Topic]
 """
 
 
@@ -199,6 +227,61 @@ def test_a_copy_of_the_orders_template_naming_another_service_fails(
     template.write_text(text.replace(original, replacement, 1))
     assert not lint_templates([template])
     assert reported_rules(capfd) == {"E9007"}
+
+
+DLQ_ALARM_TAIL = (
+    "StartPendingSagasDeadLetterQueue.QueueName}\n      Statistic: Maximum\n      Period: 60\n"
+    "      EvaluationPeriods: 1\n      Threshold: 0\n      ComparisonOperator: GreaterThanThreshold\n"
+    "      TreatMissingData: notBreaching\n"
+)
+# E9008: a dead-letter queue whose depth no alarm watches, or a function whose errors none does.
+UNWATCHED = {
+    "dlq-alarm-on-another-queue": (
+        "Value: !GetAtt OrderStatusDeadLetterQueue.QueueName}",
+        "Value: !GetAtt OrderStatusQueue.QueueName}",
+    ),
+    "dlq-alarm-telling-no-one": (
+        DLQ_ALARM_TAIL + "      AlarmActions: [!Ref AlarmTopic]\n",
+        DLQ_ALARM_TAIL,
+    ),
+    "errors-alarm-on-another-function": (
+        "- {Name: FunctionName, Value: !Ref OrdersApiFunction}",
+        "- {Name: FunctionName, Value: !Ref ExecutionStatusFunction}",
+    ),
+    "function-throttles-but-no-errors-alarm": (
+        "      Namespace: AWS/Lambda\n      MetricName: Errors\n"
+        "      Dimensions:\n        - {Name: FunctionName, Value: !Ref StartPendingSagasFunction}",
+        "      Namespace: AWS/Lambda\n      MetricName: Throttles\n"
+        "      Dimensions:\n        - {Name: FunctionName, Value: !Ref StartPendingSagasFunction}",
+    ),
+}
+
+
+@pytest.mark.usefixtures("unchanged_copy_lints_clean")
+@pytest.mark.parametrize("broken", UNWATCHED)
+def test_a_copy_of_the_orders_template_with_an_unwatched_dlq_or_function_fails(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], broken: str
+) -> None:
+    template = orders_copy(tmp_path)
+    original, replacement = UNWATCHED[broken]
+    text = template.read_text()
+    assert text.count(original) == 1
+    template.write_text(text.replace(original, replacement, 1))
+    assert not lint_templates([template])
+    assert reported_rules(capfd) == {"E9008"}
+
+
+def test_the_shared_templates_bus_dead_letter_queues_are_watched(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    template = tmp_path / "infra" / "template.yaml"
+    template.parent.mkdir()
+    original = "Value: !GetAtt CommandsBusDeadLetterQueue.QueueName}"
+    text = (REPO_ROOT / "infra" / "template.yaml").read_text()
+    assert text.count(original) == 1
+    template.write_text(text.replace(original, "Value: !GetAtt EventBusDeadLetterQueue.QueueName}", 1))
+    assert not lint_as(template, "infra/template.yaml", tmp_path)
+    assert reported_rules(capfd) == {"E9008"}
 
 
 def lint_as(template: Path, repository_path: str, tmp_path: Path) -> bool:

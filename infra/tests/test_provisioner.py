@@ -190,8 +190,8 @@ def _write(tmp_path: Path, resources: dict[str, Any], parameters: dict[str, Any]
 def test_an_unknown_resource_type_is_an_error_not_a_silent_skip(
     provisioner: Provisioner, tmp_path: Path
 ) -> None:
-    path = _write(tmp_path, {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}})
-    with pytest.raises(TemplateError, match="Topic.*AWS::SNS::Topic"):
+    path = _write(tmp_path, {"Stream": {"Type": "AWS::Kinesis::Stream", "Properties": {}}})
+    with pytest.raises(TemplateError, match="Stream.*AWS::Kinesis::Stream"):
         provisioner.deploy("s", path, {})
 
 

@@ -11,26 +11,42 @@ and runs nothing: it needs neither the SAM CLI nor AWS credentials.
 
 A template parameter without a default that neither samconfig.toml nor --parameters sets keeps the
 stack's previous value (`sam deploy` asks CloudFormation for it); a stack's first deployment needs it
-given. ENV=local, redeploying one stack into the running local runtime, is not here yet.
+given.
+
+ENV=local redeploys one service into the running local runtime instead (`make run`, on
+ORDERFLOW_API_PORT, default 8000; or `--api-url`): it asks the runtime's control path to update the
+service's stack from the template and code in its folder (`--source`, default services/SERVICE) and
+to restart only that service's functions and consumers (orderflow_local.redeploy, docs/deploy.md).
+With `--dry-run` it prints the request and sends nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shlex
 import sys
 import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from orderflow_iac.sam import SAM, STACKS, SamCommand, stack_folder
+from orderflow_iac.sam import INFRA, SAM, STACKS, SamCommand, stack_folder
 from orderflow_iac.stacks import REPO_ROOT
 
 # The environments every samconfig.toml has a section of.
 ENVIRONMENTS = ("dev", "prod")
 LOCAL = "local"
+# The running local runtime's control path for ENV=local (orderflow_local.redeploy), and how long a
+# redeploy may take: new processes run their INIT, old ones finish their invocation in progress.
+LOCAL_DEPLOY_PATH = "/_orderflow/deploy"
+LOCAL_DEPLOY_TIMEOUT = 300
 CONFIG_FILE = "samconfig.toml"
 # A deployment never stops to ask (CI runs it), and a stack with nothing to change is no failure.
 DEPLOY_FLAGS = ("--no-confirm-changeset", "--no-fail-on-empty-changeset")
@@ -107,14 +123,63 @@ def plan(stack: str, environment: str, parameters: str = "") -> Deployment:
     return Deployment(stack, environment, settings, overrides, extra, unset)
 
 
-def deploy_local(stack: str, dry_run: bool) -> int:
-    """ENV=local: redeploy one stack into the running local runtime. Not available yet."""
+def local_request(stack: str, source: Path | None, api_url: str) -> str:
+    """The URL `ENV=local` posts to: the running runtime's control path on its API port."""
+    if stack == INFRA:
+        raise DeployError(
+            "ENV=local redeploys a service; infra is deployed once, when the local system starts "
+            "(restart `make run` to change it)"
+        )
+    folder = (source or stack_folder(stack)).resolve()
+    if not (folder / "template.yaml").is_file():
+        raise DeployError(f"{folder} has no template.yaml: --source names a service's folder")
+    query = urllib.parse.urlencode({"service": stack, "source": str(folder)})
+    return f"{api_url.rstrip('/')}{LOCAL_DEPLOY_PATH}?{query}"
+
+
+def deploy_local(stack: str, dry_run: bool, source: Path | None = None, api_url: str | None = None) -> int:
+    """ENV=local: redeploy one service into the running local runtime (`make run`, or a test's stack)
+    from its folder's template and code, while the other services keep running
+    (orderflow_local.redeploy)."""
+    url = local_request(stack, source, api_url or _local_api_url())
+    if dry_run:
+        print(f"POST {url}")
+        return 0
+    print(f"+ POST {url}", file=sys.stderr)
+    # Only the local runtime's own http:// endpoint on 127.0.0.1 is called.
+    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=LOCAL_DEPLOY_TIMEOUT) as response:  # noqa: S310
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        message = json.loads(error.read() or b"{}").get("message", error.reason)
+        print(f"error: redeploying {stack} failed ({error.code}): {message}", file=sys.stderr)
+        return 2 if error.code == HTTPStatus.BAD_REQUEST else 1
+    except OSError as error:
+        print(
+            f"error: no local runtime answered at {url.split('/_orderflow')[0]} ({error}): start it with "
+            "`make run` (ORDERFLOW_API_PORT names its API port)",
+            file=sys.stderr,
+        )
+        return 1
+    changes = answer["changes"]
     print(
-        f"error: ENV=local is not yet available: redeploying {stack} alone into the running local runtime "
-        "is still to be built (`make run` deploys every stack locally)",
-        file=sys.stderr,
+        f"redeployed {answer['stack']} in {answer['seconds']} s from {answer['template']}: "
+        + ", ".join(f"{len(changes[kind])} {kind}" for kind in ("created", "updated", "deleted", "kept"))
     )
-    return 2
+    for kind in ("created", "updated", "deleted"):
+        for logical_id in changes[kind]:
+            print(f"  {kind} {logical_id}")
+    for function, pids in answer["functions"].items():
+        print(f"  restarted {function} (pid {', '.join(str(pid) for pid in pids)})")
+    return 0
+
+
+def _local_api_url() -> str:
+    return (
+        os.environ.get("ORDERFLOW_API_URL")
+        or f"http://127.0.0.1:{os.environ.get('ORDERFLOW_API_PORT', '8000')}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,10 +190,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--parameters", default="", help='more parameter overrides: "KEY=VALUE KEY=VALUE"')
+    parser.add_argument(
+        "--source",
+        type=Path,
+        help="ENV=local: the service's folder to deploy from (default services/SERVICE)",
+    )
+    parser.add_argument(
+        "--api-url",
+        help="ENV=local: the running runtime's API (default http://127.0.0.1:$ORDERFLOW_API_PORT)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.environment == LOCAL and args.stack in STACKS:
-            return deploy_local(args.stack, args.dry_run)
+            if args.parameters:
+                raise DeployError(
+                    "ENV=local takes no PARAMS: the local runtime sets every stack's parameters"
+                )
+            return deploy_local(args.stack, args.dry_run, args.source, args.api_url)
         deployment = plan(args.stack, args.environment, args.parameters)
     except DeployError as refused:
         print(f"error: {refused}", file=sys.stderr)

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,6 +125,14 @@ class LocalApiGateway:
         if authorizer is not None and self._verifier is None:
             raise ValueError(f"{method} {resource} needs an authorizer, and this gateway verifies no tokens")
         self._routes.append(Route(method.upper(), resource, function, authorizer))
+
+    def replace_routes(self, functions: Collection[LocalFunction], routes: list[Route]) -> None:
+        """Swap every route served by one of ``functions`` for ``routes``, in one step (a redeploy's:
+        no request sees the stack's routes missing)."""
+        if any(route.authorizer is not None for route in routes) and self._verifier is None:
+            raise ValueError("a route needs an authorizer, and this gateway verifies no tokens")
+        kept = [route for route in self._routes if not any(route.function is f for f in functions)]
+        self._routes = kept + [Route(r.method.upper(), r.resource, r.function, r.authorizer) for r in routes]
 
     def mount(self, prefix: str, service: MountedService) -> None:
         """Serve every request under `prefix` (the prefix itself included) with `service`."""

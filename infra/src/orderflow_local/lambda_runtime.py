@@ -120,6 +120,8 @@ class LocalFunction:
         self._twins_lock = threading.Lock()
         self.invocations = 0
         self.duration_ms = 0.0  # the invocations' handler time, summed
+        self._successor: LocalFunction | None = None  # set when a redeploy retires this instance
+        self._retired = False
 
     def start(self) -> None:
         parent, child = _spawn.Pipe()
@@ -146,25 +148,46 @@ class LocalFunction:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         with self._lock:
-            assert self._connection is not None
-            self._connection.send((str(uuid.uuid4()), event))
-            if not self._connection.poll(self.spec.timeout):
-                self._replace()
-                raise FunctionError(f"{self.spec.name}: Task timed out after {self.spec.timeout} seconds")
-            try:
-                status, result, duration_ms = self._connection.recv()
-            except EOFError as error:
-                self._process.join(timeout=5)
-                status_code = self._process.exitcode
-                self._replace()
-                raise FunctionError(
-                    f"{self.spec.name}: the function's process exited (status {status_code})"
-                ) from error
-            self.invocations += 1
-            self.duration_ms += duration_ms
+            if self._retired and self._successor is None:
+                raise FunctionError(f"{self.spec.name}: the function was removed by a redeploy")
+            successor = self._successor
+            if successor is None:
+                status, result = self._invoke_locked(event)
+        if successor is not None:
+            # Retired by a redeploy: every invocation from now on runs the new code.
+            return successor.invoke(event)
         if status != "ok":
             raise FunctionError(f"{self.spec.name}: {result['errorType']}: {result['errorMessage']}")
         return result
+
+    def _invoke_locked(self, event: dict[str, Any]) -> tuple[str, Any]:
+        assert self._connection is not None
+        self._connection.send((str(uuid.uuid4()), event))
+        if not self._connection.poll(self.spec.timeout):
+            self._replace()
+            raise FunctionError(f"{self.spec.name}: Task timed out after {self.spec.timeout} seconds")
+        try:
+            status, result, duration_ms = self._connection.recv()
+        except EOFError as error:
+            self._process.join(timeout=5)
+            status_code = self._process.exitcode
+            self._replace()
+            raise FunctionError(
+                f"{self.spec.name}: the function's process exited (status {status_code})"
+            ) from error
+        self.invocations += 1
+        self.duration_ms += duration_ms
+        return status, result
+
+    def retire(self, successor: LocalFunction | None) -> None:
+        """Hand over to ``successor`` (the same function with new code, started and ready), as a
+        redeploy does: an invocation in progress finishes here, every later one goes to the successor
+        (without one, the function was removed: it fails), and this instance's process (and its
+        twins') then stops."""
+        with self._lock:  # waits for the invocation in progress
+            self._successor = successor
+            self._retired = True
+        self.stop()
 
     def _replace(self) -> None:
         # Like Lambda after a timeout or crash: the next invocation gets a fresh container.
@@ -183,6 +206,8 @@ class LocalFunction:
         """
         if number < 1:
             raise ValueError("twin 0 is the function itself")
+        if self._successor is not None:
+            return self._successor.twin(number)
         with self._twins_lock:
             while len(self._twins) < number:
                 twin = LocalFunction(self.spec, self._environment, self._fault_plan)

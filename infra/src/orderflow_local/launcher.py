@@ -191,6 +191,7 @@ def start_local_stack(
         "ORDERFLOW_API_PORT": str(api_port),
         "ORDERFLOW_AWS_PORT": str(aws_port),
         "ORDERFLOW_PAYMENT_PROVIDER_PORT": str(provider_port),
+        "ORDERFLOW_XRAY_PORT": "0",  # any free port: stacks of several test runs side by side
         "ORDERFLOW_TIME_SCALE": str(time_scale),
         "PYTHONUNBUFFERED": "1",
     }

@@ -6,7 +6,17 @@ name starts with ``orderflow-orders-``; endpoint ``http://127.0.0.1:$ORDERFLOW_A
 4566), and calls RedriveExecution on the order's execution, which is named after the order id.
 On AWS the same call resumes a FAILED, TIMED_OUT or ABORTED execution from the step that failed.
 
-Prints the redrive's result as JSON. Exit status: 0 redriven; 2 the order cannot be redriven (no
+``python -m orderflow_local.operator redrive-dlq <queue name>`` (``make redrive-dlq QUEUE=<name>``)
+sends every message of a dead-letter queue back to the queue it came from (the queue whose
+RedrivePolicy names it), with its attributes, and deletes it from the DLQ: what SQS's
+StartMessageMoveTask does on AWS (``aws sqs start-message-move-task --source-arn <DLQ ARN>``), which
+moto lacks. A bus's DLQ has no source queue and is refused.
+
+``python -m orderflow_local.operator reconcile`` (``make reconcile``) runs the payments reconciler now
+instead of at its next scheduled run: it sends its schedule's "Scheduled Event" to the rule's queue,
+as the schedule does.
+
+Prints the result as JSON. Exit status: 0 redriven; 2 the order cannot be redriven (no
 execution for it, not redrivable, not an order id, no saga deployed) or bad arguments; 1 the local
 AWS did not answer or refused for another reason.
 """
@@ -14,6 +24,7 @@ AWS did not answer or refused for another reason.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import re
 import sys
@@ -21,6 +32,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orderflow_local.scheduler import find_scheduled_rules, scheduled_event
 from orderflow_local.settings import Settings, local_client
 
 SAGA_PREFIX: Final = "orderflow-orders-"
@@ -87,6 +99,66 @@ def redrive(sfn: Any, order_id: str) -> dict[str, Any]:
     return {"orderId": order_id, "executionArn": arn, "redriveDate": str(response["redriveDate"])}
 
 
+def sqs_client() -> Any:
+    return local_client("sqs", Settings.from_env().aws_endpoint)
+
+
+def events_client() -> Any:
+    return local_client("events", Settings.from_env().aws_endpoint)
+
+
+def redrive_dead_letters(sqs: Any, queue_name: str) -> dict[str, Any]:
+    """Moves every message of the DLQ ``queue_name`` back to its source queue."""
+    try:
+        dlq_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    except ClientError as error:
+        raise OperatorError(f"no queue named {queue_name!r}") from error
+    sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+    if len(sources) != 1:
+        raise OperatorError(
+            f"{queue_name} is the dead-letter queue of {len(sources)} queues, not of one: "
+            "a bus's DLQ holds events EventBridge could not deliver (docs/operations.md)"
+        )
+    [source] = sources
+    moved = 0
+    while messages := sqs.receive_message(
+        QueueUrl=dlq_url,
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        VisibilityTimeout=30,
+        WaitTimeSeconds=0,
+    ).get("Messages", []):
+        for message in messages:
+            attributes = message.get("MessageAttributes")
+            sqs.send_message(
+                QueueUrl=source,
+                MessageBody=message["Body"],
+                **({"MessageAttributes": attributes} if attributes else {}),
+            )
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    return {"deadLetterQueue": dlq_url, "sourceQueue": source, "moved": moved}
+
+
+RECONCILER_SCHEDULE: Final = "orderflow-payments-ReconcilePaymentsSchedule"
+
+
+def run_reconciler(events: Any, sqs: Any) -> dict[str, Any]:
+    """Sends the reconciler's schedule's event to its queue now."""
+    rules = [rule for rule in find_scheduled_rules(events, sqs) if rule.name == RECONCILER_SCHEDULE]
+    if not rules:
+        raise OperatorError(f"no scheduled rule {RECONCILER_SCHEDULE}: is the system running (make run)?")
+    [rule] = rules
+    event = scheduled_event(rule, datetime.datetime.now(datetime.UTC))
+    for target in rule.targets:
+        sqs.send_message(QueueUrl=target.queue_url, MessageBody=json.dumps(event))
+    return {
+        "rule": rule.name,
+        "eventId": event["id"],
+        "queues": [target.queue_url for target in rule.targets],
+    }
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m orderflow_local.operator", description=__doc__.split("\n")[0]
@@ -94,13 +166,24 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("redrive", help="resume a stalled order's execution from its failed step")
     command.add_argument("order_id", metavar="orderId")
+    command = commands.add_parser(
+        "redrive-dlq", help="send a dead-letter queue's messages back to their queue"
+    )
+    command.add_argument("queue_name", metavar="queueName")
+    commands.add_parser("reconcile", help="run the payments reconciler now")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)  # exits with 2 on bad arguments
     try:
-        result = redrive(stepfunctions_client(), arguments.order_id)
+        result: dict[str, Any]
+        if arguments.command == "redrive-dlq":
+            result = redrive_dead_letters(sqs_client(), arguments.queue_name)
+        elif arguments.command == "reconcile":
+            result = run_reconciler(events_client(), sqs_client())
+        else:
+            result = redrive(stepfunctions_client(), arguments.order_id)
     except OperatorError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.status

@@ -15,6 +15,7 @@ parameter that does not exist fails the deployment before anything is created.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
@@ -23,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from orderflow_local import stack_update
 from orderflow_local.intrinsics import (
     ParameterValue,
     ResolutionScope,
@@ -39,6 +41,7 @@ from orderflow_local.resources import (
     StackContext,
 )
 from orderflow_local.schema_store import SchemaStore
+from orderflow_local.stack_update import StackChanges
 from orderflow_local.templates import SSM_PARAMETER_TYPE, TranslatedTemplate, is_ssm_parameter, translate
 
 
@@ -54,6 +57,11 @@ class DeployedStack:
     routes: list[ApiRoute] = field(default_factory=list)
     # Every parameter's value as the stack was deployed with it: an SSM-typed one's is the value read.
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
+    # Each created resource's properties as resolved: what an update compares the new template with.
+    properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The digest of the local file a resource's properties name (a state machine's definition), whose
+    # content can change while the properties stay the same.
+    digests: dict[str, str] = field(default_factory=dict)
 
     def physical_id(self, logical_id: str) -> str:
         return self.resources[logical_id].physical_id
@@ -74,18 +82,42 @@ class Provisioner:
         self.schema_store = schema_store if schema_store is not None else SchemaStore()
 
     def deploy(self, stack_name: str, template_path: Path, overrides: Mapping[str, str]) -> DeployedStack:
+        stack, _ = self._apply(stack_name, template_path, overrides, previous=None)
+        return stack
+
+    def update(
+        self, previous: DeployedStack, template_path: Path, overrides: Mapping[str, str]
+    ) -> tuple[DeployedStack, StackChanges]:
+        """Update a deployed stack to a new template, as a CloudFormation stack update does: create
+        the new resources, update the changed ones in place, delete the removed ones and keep the
+        rest as they are (a table its items, a queue its messages). A change that would replace a
+        resource, or remove one the runtime cannot delete, fails before anything is changed."""
+        return self._apply(previous.name, template_path, overrides, previous)
+
+    def _apply(
+        self,
+        stack_name: str,
+        template_path: Path,
+        overrides: Mapping[str, str],
+        previous: DeployedStack | None,
+    ) -> tuple[DeployedStack, StackChanges]:
         template = translate(template_path)
         scope = ResolutionScope(stack_name, _parameters(template, overrides, self._ssm_value))
         try:
             scope.evaluate_conditions(template.conditions)
         except TemplateError as error:
             raise TemplateError(f"{template_path}: {error}") from error
+        if previous is not None:
+            _check_update(previous, template, scope, template_path)
         ctx = StackContext(
             stack_name=stack_name,
             clients=self._clients,
             artifact=template.artifact,
             schema_store=self.schema_store,
         )
+        changes = StackChanges()
+        properties_of: dict[str, dict[str, Any]] = {}
+        digests: dict[str, str] = {}
         for logical_id in creation_order(template.resources):
             resource = template.resources[logical_id]
             where = f"{template_path}: {logical_id}"
@@ -104,10 +136,41 @@ class Provisioner:
                 raise TemplateError(f"{where}: the local runtime does not emulate {sorted(unknown)}")
             try:
                 properties = scope.resolve(resource.get("Properties", {}))
-                scope.resources[logical_id] = creator(ctx, logical_id, properties)
+                deployed = _deployed(previous, logical_id, resource["Type"])
+                if previous is None or deployed is None:
+                    scope.resources[logical_id] = creator(ctx, logical_id, properties)
+                    changes.created.append(logical_id)
+                else:
+                    old = previous.properties.get(logical_id, {})
+                    same = old == properties and previous.digests.get(logical_id) == _digest(
+                        template, properties
+                    )
+                    if same and resource["Type"] not in stack_update.RECREATED:
+                        scope.resources[logical_id] = deployed
+                    else:
+                        scope.resources[logical_id] = stack_update.update(
+                            ctx, resource["Type"], logical_id, deployed, old, properties
+                        )
+                    (changes.kept if same else changes.updated).append(logical_id)
+                properties_of[logical_id] = properties
+                if (digest := _digest(template, properties)) is not None:
+                    digests[logical_id] = digest
             except TemplateError as error:
                 raise TemplateError(f"{where}: {error}") from error
-        return DeployedStack(
+        if previous is not None:
+            for logical_id in reversed(creation_order(previous.template.resources)):
+                if logical_id not in previous.resources or logical_id in scope.resources:
+                    continue
+                declaration = previous.template.resources[logical_id]
+                if declaration.get("DeletionPolicy") != "Retain":
+                    stack_update.delete(
+                        ctx,
+                        declaration["Type"],
+                        previous.resources[logical_id],
+                        previous.properties.get(logical_id, {}),
+                    )
+                changes.deleted.append(logical_id)
+        stack = DeployedStack(
             name=stack_name,
             template=template,
             resources=scope.resources,
@@ -117,7 +180,10 @@ class Provisioner:
             event_sources=ctx.event_sources,
             routes=ctx.routes,
             parameters=dict(scope.parameters),
+            properties=properties_of,
+            digests=digests,
         )
+        return stack, changes
 
     def _ssm_value(self, name: str) -> str | None:
         """The current value of the SSM parameter `name`, None when there is none."""
@@ -128,6 +194,55 @@ class Provisioner:
                 return None
             raise TemplateError(f"SSM parameter {name}: {error}") from error
         return value
+
+
+def _digest(template: TranslatedTemplate, properties: Mapping[str, Any]) -> str | None:
+    location = properties.get("DefinitionS3Location")
+    if not isinstance(location, dict):
+        return None
+    return hashlib.sha256(template.artifact(location).read_bytes()).hexdigest()
+
+
+def _deployed(previous: DeployedStack | None, logical_id: str, resource_type: str) -> ResolvedResource | None:
+    """The resource deployed under this logical id and type, which an update keeps or changes."""
+    if previous is None or logical_id not in previous.resources:
+        return None
+    if previous.template.resources[logical_id]["Type"] != resource_type:
+        return None
+    return previous.resources[logical_id]
+
+
+def _check_update(
+    previous: DeployedStack, template: TranslatedTemplate, scope: ResolutionScope, template_path: Path
+) -> None:
+    """Refuse, before anything changes, an update that would replace or orphan a resource."""
+    held = {
+        logical_id
+        for logical_id, resource in template.resources.items()
+        if _holds(scope, resource, f"{template_path}: {logical_id}")
+    }
+    problems: list[str] = []
+    for logical_id in previous.resources:
+        old = previous.template.resources[logical_id]
+        new = template.resources.get(logical_id)
+        if new is None or logical_id not in held:
+            if old.get("DeletionPolicy") != "Retain" and not stack_update.can_delete(old["Type"]):
+                problems.append(f"{logical_id} ({old['Type']}): the local redeploy cannot delete it")
+        elif new["Type"] != old["Type"]:
+            problems.append(f"{logical_id}: its type changes from {old['Type']} to {new['Type']}")
+        else:
+            replaced = stack_update.replaced_properties(
+                old["Type"], old.get("Properties", {}), new.get("Properties", {})
+            )
+            if replaced:
+                problems.append(
+                    f"{logical_id} ({old['Type']}): changing {', '.join(sorted(replaced))} replaces it"
+                )
+    if problems:
+        raise TemplateError(
+            f"{template_path}: the local redeploy changes resources in place and never replaces one "
+            f"(it would lose what it holds); restart `make run` for: {'; '.join(problems)}"
+        )
 
 
 def _holds(scope: ResolutionScope, declaration: Mapping[str, Any], where: str) -> bool:

@@ -693,6 +693,39 @@ def _iam(resource_type: str) -> ResourceCreator:
     return create
 
 
+def _sns_topic(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """A topic in moto's SNS, with its key (recorded: moto encrypts nothing). Locally nothing publishes
+    to it: the alarms that do on AWS are accepted without effect (moto evaluates no alarm)."""
+    name = props.get("TopicName") or ctx.physical_name(logical_id, 256)
+    attributes = _present(props, "DisplayName", "KmsMasterKeyId")
+    topic_arn = ctx.clients("sns").create_topic(
+        Name=name,
+        Attributes={key: str(value) for key, value in attributes.items()},
+        **({"Tags": props["Tags"]} if "Tags" in props else {}),
+    )["TopicArn"]
+    return ResolvedResource(topic_arn, {"TopicArn": topic_arn, "TopicName": name})
+
+
+def _sns_subscription(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    subscription_arn = ctx.clients("sns").subscribe(
+        TopicArn=props["TopicArn"],
+        Protocol=props["Protocol"],
+        Endpoint=props["Endpoint"],
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    return ResolvedResource(subscription_arn)
+
+
+def _dashboard(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """A dashboard in moto's CloudWatch (its metrics stay empty locally: nothing reports to it)."""
+    name = props.get("DashboardName") or ctx.physical_name(logical_id, 255)
+    body = props["DashboardBody"]
+    if not isinstance(json.loads(body).get("widgets"), list):  # CloudWatch refuses a body without widgets
+        raise TemplateError(f"{logical_id}: the dashboard body has no widgets list")
+    ctx.clients("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=body)
+    return ResolvedResource(name)
+
+
 def _aws_string(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -739,7 +772,11 @@ CREATORS: dict[str, ResourceCreator] = {
     # Not emulated: the local gateway applies no WAF rule (docs/local-runtime.md).
     "AWS::WAFv2::WebACL": _web_acl,
     "AWS::WAFv2::WebACLAssociation": _web_acl_association,
+    # Not emulated: moto evaluates no alarm, and nothing locally reports the metrics they watch.
     "AWS::CloudWatch::Alarm": _accepted,
+    "AWS::CloudWatch::Dashboard": _dashboard,
+    "AWS::SNS::Topic": _sns_topic,
+    "AWS::SNS::Subscription": _sns_subscription,
     # Not emulated: the local runtime records no traces.
     "AWS::XRay::SamplingRule": _accepted,
 }
@@ -842,6 +879,9 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
             "Tags",  # no local effect
         }
     ),
+    "AWS::SNS::Topic": frozenset({"TopicName", "DisplayName", "KmsMasterKeyId", "Tags"}),
+    "AWS::SNS::Subscription": frozenset({"TopicArn", "Protocol", "Endpoint"}),
+    "AWS::CloudWatch::Dashboard": frozenset({"DashboardName", "DashboardBody"}),
     "AWS::SES::EmailIdentity": frozenset({"EmailIdentity"}),
     "AWS::SES::ConfigurationSet": frozenset({"Name"}),
     "AWS::SES::ConfigurationSetEventDestination": frozenset({"ConfigurationSetName", "EventDestination"}),

@@ -175,6 +175,7 @@ class Scheduler:
         self._time_scale = time_scale
         self.rules: list[ScheduledRule] = []
         self._stopping = threading.Event()
+        self._reloaded = threading.Event()
         self._thread: threading.Thread | None = None
 
     def period(self, rule: ScheduledRule) -> float:
@@ -182,7 +183,7 @@ class Scheduler:
         return rule.rate.seconds * self._time_scale
 
     def start(self) -> None:
-        # Rules are read once: the deployed stacks do not change while the runtime runs.
+        # Rules are read here, and again by `reload` when a redeploy changes a stack.
         self.rules = find_scheduled_rules(self._events, self._sqs)
         for rule in self.rules:
             logger.info(
@@ -195,8 +196,18 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
         self._thread.start()
 
+    def reload(self) -> None:
+        """Read the scheduled rules again (a redeploy changed, added or removed some). A rule that was
+        already scheduled keeps its period's phase; a new one first fires one period from now."""
+        self.rules = find_scheduled_rules(self._events, self._sqs)
+        self._reloaded.set()
+        if self.rules and (self._thread is None or not self._thread.is_alive()):
+            self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+            self._thread.start()
+
     def stop(self) -> None:
         self._stopping.set()
+        self._reloaded.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -206,12 +217,15 @@ class Scheduler:
         due = {rule.name: started + self.period(rule) for rule in self.rules}
         while self.rules and not self._stopping.is_set():
             now = time.monotonic()
-            for rule in self.rules:
+            rules = self.rules
+            for rule in rules:
+                due.setdefault(rule.name, now + self.period(rule))  # added by a reload
                 if due[rule.name] <= now:
                     self._fire(rule)
                     while due[rule.name] <= now:
                         due[rule.name] += self.period(rule)
-            self._stopping.wait(max(0.0, min(due.values()) - time.monotonic()))
+            self._reloaded.wait(max(0.0, min(due[rule.name] for rule in rules) - time.monotonic()))
+            self._reloaded.clear()
 
     def _fire(self, rule: ScheduledRule) -> None:
         event = scheduled_event(rule, datetime.datetime.now(tz=datetime.UTC))

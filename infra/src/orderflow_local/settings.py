@@ -42,6 +42,8 @@ class Settings:
     log_level: str = "INFO"
     # The fault plan (orderflow_local.faults); None: fault injection off, no hook installed.
     fault_plan: Path | None = None
+    # The local X-Ray daemon's UDP port (orderflow_local.xray_collector); 0: any free port.
+    xray_port: int = 2000
 
     @property
     def aws_endpoint(self) -> str:
@@ -61,4 +63,5 @@ class Settings:
             time_scale=float(env.get("ORDERFLOW_TIME_SCALE", "1.0")),
             log_level=env.get("ORDERFLOW_LOG_LEVEL", "INFO"),
             fault_plan=Path(fault_plan).resolve() if fault_plan else None,
+            xray_port=int(env.get("ORDERFLOW_XRAY_PORT", "2000")),
         )

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
 
-from orderflow_local import faults, schemas_api
+from orderflow_local import faults, redeploy, schemas_api
 from orderflow_local.api_gateway import JsonResponse, LocalApiGateway
 from orderflow_local.aws_server import LocalAwsServer
 from orderflow_local.cognito import TokenVerifier, served_jwks
@@ -24,6 +24,7 @@ from orderflow_local.schema_store import SchemaStore
 from orderflow_local.settings import REGION, Settings, local_client
 from orderflow_local.sqs_poller import SqsPoller
 from orderflow_local.stacks import OPENAPI_DOCUMENT, PAYMENTS_STACK, STACKS, LocalEndpoints
+from orderflow_local.xray_collector import TRACES_PATH, SegmentStore, XRayCollector
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +70,19 @@ class LocalSystem:
         # moto has no Schemas API: the registries the templates declare are served next to the API.
         self.gateway.mount(schemas_api.PREFIX, schemas_api.SchemasApi(self.schema_store).respond)
         self.gateway.mount(RUNTIME_STATS_PATH, self._runtime_stats)
+        # The functions' trace segments (the X-Ray daemon's UDP protocol), served for `make trace`.
+        self.segments = SegmentStore()
+        self.xray = XRayCollector(self.segments, settings.host, settings.xray_port)
+        self.gateway.mount(TRACES_PATH, self.segments.respond)
+        # `make deploy SERVICE=<service> ENV=local`: one service redeployed while the others run.
+        self.gateway.mount(redeploy.PATH, redeploy.Redeployer(self).respond)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         started = time.monotonic()
         self.gateway.start()  # answers /health with 503 while the rest comes up
+        self.xray.start()
         try:
             self._start_aws()
             self._deploy_stacks()
@@ -104,7 +112,12 @@ class LocalSystem:
         if self._provider:
             self._provider.stop()
         self.gateway.stop()
+        self.xray.stop()
         self._aws.stop()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         if self._failure:
@@ -120,7 +133,7 @@ class LocalSystem:
             "notPolling": not_polling,
         }
 
-    def _instances(self, name: str) -> list[LocalFunction]:
+    def instances(self, name: str) -> list[LocalFunction]:
         """Every process of the function ``name`` ("stack.LogicalId")."""
         return [self.functions[name], *self.scale_out.get(name, [])]
 
@@ -137,13 +150,13 @@ class LocalSystem:
                     **{
                         f"function:{name}" + (f"#{n}" if n else ""): instance.pid
                         for name in self.functions
-                        for n, instance in enumerate(self._instances(name))
+                        for n, instance in enumerate(self.instances(name))
                     },
                 },
                 "invocations": {
                     name: {
-                        "count": sum(instance.invocations for instance in self._instances(name)),
-                        "durationMs": sum(instance.duration_ms for instance in self._instances(name)),
+                        "count": sum(instance.invocations for instance in self.instances(name)),
+                        "durationMs": sum(instance.duration_ms for instance in self.instances(name)),
                         "memoryMb": function.spec.memory,
                     }
                     for name, function in self.functions.items()
@@ -163,7 +176,7 @@ class LocalSystem:
 
     def _deploy_stacks(self) -> None:
         provisioner = Provisioner(self.client, self.schema_store)
-        endpoints = self._endpoints()
+        endpoints = self.local_endpoints()
         # In order, infra first: the services read what it shares from the SSM parameters it publishes.
         for definition in STACKS:
             parameters = definition.parameters(endpoints)
@@ -174,7 +187,7 @@ class LocalSystem:
             logger.info("deployed %s (%d resources)", definition.name, len(stack.resources))
         self._start_payment_provider()
 
-    def _endpoints(self) -> LocalEndpoints:
+    def local_endpoints(self) -> LocalEndpoints:
         return LocalEndpoints(
             payment_provider_url=f"http://{self.settings.host}:{self.settings.payment_provider_port}",
             time_scale=self.settings.time_scale,
@@ -194,55 +207,61 @@ class LocalSystem:
             host=self.settings.host,
             port=self.settings.payment_provider_port,
             # tok_timeout_after_charge answers just after the adapter has given up waiting.
-            slow_answer_seconds=self._endpoints().provider_read_timeout_seconds + 0.5,
+            slow_answer_seconds=self.local_endpoints().provider_read_timeout_seconds + 0.5,
         )
         self._provider.start()
 
     def _start_functions(self) -> None:
         for stack in self.stacks.values():
-            for spec in stack.functions.values():
-                environment = {
-                    **AWS_ENVIRONMENT,
-                    "AWS_ENDPOINT_URL": self.settings.aws_endpoint,
-                    "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-                    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                    # No X-Ray daemon or CloudWatch agent locally: traces off, metrics only on request.
-                    "POWERTOOLS_TRACE_DISABLED": "true",
-                    "POWERTOOLS_METRICS_DISABLED": os.environ.get("ORDERFLOW_METRICS_DISABLED", "true"),
-                    **spec.environment,
-                }
-                key = f"{stack.name}.{spec.logical_id}"
-                self.functions[key] = LocalFunction(spec, environment, self.settings.fault_plan)
-                if _takes_one_message_at_a_time(stack, spec.logical_id):
-                    self.scale_out[key] = [
-                        LocalFunction(spec, environment, self.settings.fault_plan)
-                        for _ in range(SCALE_OUT_INSTANCES - 1)
-                    ]
-        instances = [*self.functions.values(), *itertools.chain.from_iterable(self.scale_out.values())]
+            functions, scale_out = self.functions_of(stack)
+            self.functions.update(functions)
+            self.scale_out.update(scale_out)
+        self.start_functions(
+            [*self.functions.values(), *itertools.chain.from_iterable(self.scale_out.values())]
+        )
+
+    @staticmethod
+    def start_functions(instances: list[LocalFunction]) -> None:
+        """Start the functions' processes and wait until each has run its INIT."""
         for instance in instances:
             instance.start()
         with ThreadPoolExecutor(max_workers=len(instances) or 1) as pool:
             list(pool.map(lambda f: f.wait_ready(FUNCTION_INIT_TIMEOUT), instances))
 
+    def functions_of(
+        self, stack: DeployedStack
+    ) -> tuple[dict[str, LocalFunction], dict[str, list[LocalFunction]]]:
+        """The stack's functions ("stack.LogicalId") and their further instances, not started yet."""
+        functions: dict[str, LocalFunction] = {}
+        scale_out: dict[str, list[LocalFunction]] = {}
+        for spec in stack.functions.values():
+            environment = {
+                **AWS_ENVIRONMENT,
+                "AWS_ENDPOINT_URL": self.settings.aws_endpoint,
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                # No CloudWatch agent locally: metrics only on request. Powertools' tracer stays off
+                # (there is no Lambda trace to join); each handled request, command or event sends
+                # its segment to the local collector instead (orderflow_shared.observability).
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "ORDERFLOW_TRACE_SEGMENTS": "true",
+                "AWS_XRAY_DAEMON_ADDRESS": self.xray.address,
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get("ORDERFLOW_METRICS_DISABLED", "true"),
+                **spec.environment,
+            }
+            key = f"{stack.name}.{spec.logical_id}"
+            functions[key] = LocalFunction(spec, environment, self.settings.fault_plan)
+            if _takes_one_message_at_a_time(stack, spec.logical_id):
+                scale_out[key] = [
+                    LocalFunction(spec, environment, self.settings.fault_plan)
+                    for _ in range(SCALE_OUT_INSTANCES - 1)
+                ]
+        return functions, scale_out
+
     def _start_pollers_and_routes(self) -> None:
-        sqs = self.client("sqs")
         for stack in self.stacks.values():
-            for source in stack.event_sources:
-                if not source.enabled:
-                    continue
-                queue_name = source.queue_arn.rsplit(":", 1)[1]
-                queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-                function = self.functions[f"{stack.name}.{source.function_logical_id}"]
-                poller = SqsPoller(
-                    source,
-                    queue_url,
-                    function,
-                    self.client("sqs"),
-                    self.settings.time_scale,
-                    self.fault_plan,
-                    scale_out=self.scale_out.get(f"{stack.name}.{source.function_logical_id}", ()),
-                )
+            for poller in self.pollers_of(stack, self.functions, self.scale_out):
                 poller.start()
                 self.pollers.append(poller)
             for route in stack.routes:
@@ -253,6 +272,34 @@ class LocalSystem:
                     route.authorizer,
                 )
         _wait_until(lambda: all(p.polling.is_set() for p in self.pollers), timeout=30)
+
+    def pollers_of(
+        self,
+        stack: DeployedStack,
+        functions: Mapping[str, LocalFunction],
+        scale_out: Mapping[str, list[LocalFunction]],
+    ) -> list[SqsPoller]:
+        """A poller (not started) for each of the stack's enabled SQS event sources."""
+        sqs = self.client("sqs")
+        pollers = []
+        for source in stack.event_sources:
+            if not source.enabled:
+                continue
+            queue_name = source.queue_arn.rsplit(":", 1)[1]
+            queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            key = f"{stack.name}.{source.function_logical_id}"
+            pollers.append(
+                SqsPoller(
+                    source,
+                    queue_url,
+                    functions[key],
+                    self.client("sqs"),
+                    self.settings.time_scale,
+                    self.fault_plan,
+                    scale_out=scale_out.get(key, ()),
+                )
+            )
+        return pollers
 
     def _start_scheduler(self) -> None:
         # moto never fires rules with a ScheduleExpression: the scheduler does, once the queues it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +11,13 @@ from inventory.handlers import reserve_stock
 from inventory.reservation import ReservationState
 from inventory.stock_keeping import StockKeeping
 from inventory.store import InventoryStore, StockMovedError
-from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
+from orderflow_devtools.testing import (
+    FakeLambdaContext,
+    PublishedEvents,
+    WorkflowAnswers,
+    emitted_metric,
+    sqs_event,
+)
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import ReserveStock, StockReserved
 from orderflow_shared.contracts.orders import ReserveStockData
@@ -251,3 +258,19 @@ def test_a_catalogue_that_keeps_changing_is_reported_to_the_workflow_as_a_servic
     assert cause.startswith("StockContentionError: order o-1")
     assert stock(store, "KB-001") == (10, 0)
     assert published.of_type(StockReserved) == []
+
+
+@pytest.mark.usefixtures("published")
+def test_the_steps_latency_from_the_command_to_the_answer_is_a_metric(
+    workflow: WorkflowAnswers, context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The workflow entered the step 30 s ago: the answer comes at least that long after.
+    sent = command("o-9", ("KB-001", 1))
+    entered = datetime.now(UTC) - timedelta(seconds=30)
+    sent = sent.model_copy(update={"metadata": sent.metadata.model_copy(update={"occurred_at": entered})})
+
+    reserve_stock.handler(sqs_event(sent), context)
+
+    assert workflow.successes
+    [seconds] = emitted_metric(capsys.readouterr().out, "ReserveStockStepSeconds")
+    assert 30 <= seconds < 30 + (datetime.now(UTC) - entered).total_seconds()

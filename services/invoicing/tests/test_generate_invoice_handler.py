@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +10,7 @@ from pypdf import PdfReader
 
 from invoicing.document import InvoiceDocument
 from invoicing.handlers.generate_invoice import handler
-from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
+from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, emitted_metric, sqs_event
 from orderflow_shared.contracts.invoicing import InvoiceGenerated
 from orderflow_shared.contracts.orders import GenerateInvoice, GenerateInvoiceData, InvoiceResult
 from orderflow_shared.invoices import invoice_json_key, invoice_pdf_key
@@ -176,3 +176,27 @@ def test_when_storing_fails_the_workflow_is_told_of_a_fault_and_nothing_is_annou
 
 def _deliver_raw(event: dict[str, Any]) -> dict[str, Any]:
     return handler(event, FakeLambdaContext())
+
+
+def test_the_steps_latency_from_the_command_to_the_answer_is_a_metric(
+    stack: Stack,
+    workflow: WorkflowAnswers,
+    invoice_data: GenerateInvoiceData,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The workflow sent the command 42 s ago (the state's entry time): the step took at least that.
+    sent = datetime.now(UTC) - timedelta(seconds=42)
+    before = datetime.now(UTC)
+    _deliver(_command(invoice_data, sent))
+    elapsed = (datetime.now(UTC) - before).total_seconds()
+
+    output = capsys.readouterr().out
+    [seconds] = emitted_metric(output, "GenerateInvoiceStepSeconds")
+    assert 42 <= seconds <= 42 + elapsed + 1
+    [directive] = [
+        blob["_aws"]["CloudWatchMetrics"][0]
+        for blob in map(json.loads, output.splitlines())
+        if "GenerateInvoiceStepSeconds" in blob
+    ]
+    assert {"Name": "GenerateInvoiceStepSeconds", "Unit": "Seconds"} in directive["Metrics"]
+    assert workflow.success_outputs

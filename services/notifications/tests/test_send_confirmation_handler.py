@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from notifications.handlers.send_confirmation import handler, logger
-from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, sqs_event
+from orderflow_devtools.testing import FakeLambdaContext, WorkflowAnswers, emitted_metric, sqs_event
 from orderflow_shared.contracts.notifications import CustomerNotified
 from orderflow_shared.contracts.orders import ConfirmationResult, SendConfirmation, SendConfirmationData
 
@@ -96,3 +99,18 @@ def test_logs_name_the_order_but_not_the_customers_address(
     assert ORDER_ID in logs
     assert "ana@example.com" not in logs
     assert "tok-confirm" not in logs
+
+
+def test_the_steps_latency_from_the_command_to_the_answer_is_a_metric(
+    stack: Stack,
+    workflow: WorkflowAnswers,
+    confirmation_data: SendConfirmationData,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The workflow entered the step at CONFIRMED_AT: the answer's latency is counted from then.
+    _deliver(_command(confirmation_data))
+
+    assert workflow.success_outputs
+    [seconds] = emitted_metric(capsys.readouterr().out, "SendConfirmationStepSeconds")
+    assert (datetime.now(UTC) - CONFIRMED_AT).total_seconds() - 5 <= seconds
+    assert seconds <= (datetime.now(UTC) - CONFIRMED_AT).total_seconds()

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from orderflow_devtools.testing import (
     FakeLambdaContext,
     PublishedEvents,
     WorkflowAnswers,
+    emitted_metric,
     eventbridge_event,
     sqs_event,
 )
@@ -259,3 +261,18 @@ def test_logs_and_answers_never_carry_the_api_key_or_the_payment_token(
     for secret in [api_key, "sk_test_revoked", *tokens]:
         assert secret not in logs
         assert secret not in answers
+
+
+def test_the_steps_latency_from_the_command_to_the_answer_is_a_metric(
+    workflow: WorkflowAnswers, context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The workflow entered the step 20 s ago: the answer comes at least that long after.
+    sent = command("tok_visa")
+    entered = datetime.now(UTC) - timedelta(seconds=20)
+    sent = sent.model_copy(update={"metadata": sent.metadata.model_copy(update={"occurred_at": entered})})
+
+    process_payment.handler(sqs_event(sent), context)
+
+    assert workflow.successes
+    [seconds] = emitted_metric(capsys.readouterr().out, "ProcessPaymentStepSeconds")
+    assert 20 <= seconds < 20 + (datetime.now(UTC) - entered).total_seconds()

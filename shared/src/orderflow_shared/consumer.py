@@ -4,10 +4,15 @@ Every subscription is rule -> queue (with a DLQ) -> Lambda. The handler gets a b
 records whose bodies are EventBridge events; each is parsed into its contract model and routed
 by (source, detail-type). A record that fails is reported in ``batchItemFailures``, so only it is
 redelivered and, after the queue's maxReceiveCount, lands in the DLQ: nothing is dropped.
+
+While tracing is on, each record is handled in a segment of its own that continues the trace the
+record arrived with: the event's ``metadata.traceHeader`` (the order's trace), else the message's
+``AWSTraceHeader`` attribute (the trace of the PutEvents call, which EventBridge passes to SQS).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
@@ -20,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from orderflow_shared.contracts.base import Command, Contract, Event
+from orderflow_shared.observability import handler_name, traced
 from orderflow_shared.task_token import ServiceFault, TaskFailure, TaskReply
 
 logger = logging.getLogger(__name__)
@@ -56,6 +62,11 @@ def _validated(model: type[M], data: Any, what: str) -> M:
         raise InvalidEventError(f"{what} refused: {problems}") from None
 
 
+def message_trace_header(record: SQSRecord) -> str | None:
+    """The trace header SQS keeps with a message (its AWSTraceHeader system attribute)."""
+    return record.attributes.aws_trace_header
+
+
 class RecordConsumer:
     """An SQS batch handled record by record, with partial batch failures.
 
@@ -77,6 +88,33 @@ class RecordConsumer:
             event=event, record_handler=self._record_handler, processor=self._processor, context=context
         )
         return cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
+
+
+class TracedRecordConsumer(RecordConsumer):
+    """A ``RecordConsumer`` whose every record is handled in a segment of its own while tracing is on,
+    continuing the message's trace header; a handler that finds the order's trace in the record (an
+    AWS service's event carries none) joins it with ``observability.continue_trace``."""
+
+    def __init__(
+        self,
+        record_handler: Callable[..., None],
+        raise_on_entire_batch_failure: bool = True,
+        logger: Logger | None = None,
+    ) -> None:
+        takes_context = _takes_context(record_handler)
+
+        def traced_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+            with traced(handler_name(), message_trace_header(record), logger=logger):
+                if takes_context:
+                    record_handler(record, lambda_context)
+                else:
+                    record_handler(record)
+
+        super().__init__(traced_record, raise_on_entire_batch_failure)
+
+
+def _takes_context(record_handler: Callable[..., None]) -> bool:
+    return "lambda_context" in inspect.signature(record_handler).parameters
 
 
 class EventRouter(RecordConsumer):
@@ -111,7 +149,19 @@ class EventRouter(RecordConsumer):
         event, handle = self._parse(record)
         self._logger.set_correlation_id(event.order_id)
         self._logger.append_keys(order_id=event.order_id, detail_type=event.DETAIL_TYPE)
-        handle(event)
+        with traced(
+            handler_name(),
+            event_trace_header(event, record),
+            logger=self._logger,
+            order_id=event.order_id,
+            handled=event.DETAIL_TYPE,
+        ):
+            handle(event)
+
+
+def event_trace_header(event: Event, record: SQSRecord) -> str | None:
+    """The trace an event continues: the order's, from its metadata, else the message's."""
+    return event.metadata.trace_header or message_trace_header(record)
 
 
 def answer_command(

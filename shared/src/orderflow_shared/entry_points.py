@@ -12,6 +12,8 @@ is one of these entry points, built from the service's telemetry (``<service>.ha
 
 Around every invocation each does the same: the Lambda context in every log line, with the keys
 of the previous invocation cleared; a trace segment while tracing is on; the metrics flushed.
+While tracing is on, each request, record or event is also handled in a segment that continues the
+trace it arrived with (``observability.traced``): one order, one trace.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orderflow_shared.observability import Telemetry
+from orderflow_shared.observability import Telemetry, handler_name, traced
 
 if TYPE_CHECKING:
     # Imported by the entry points that use them: an API function never loads Powertools' batch
@@ -94,16 +96,63 @@ def records_handler(
     telemetry: Telemetry, handle_record: Callable[..., None], *, raise_on_entire_batch_failure: bool = True
 ) -> EntryPoint:
     """``handle_record(record)`` (or ``handle_record(record, lambda_context)``) for each SQS record."""
-    from orderflow_shared.consumer import RecordConsumer
+    from orderflow_shared.consumer import TracedRecordConsumer
 
-    consumer = RecordConsumer(handle_record, raise_on_entire_batch_failure=raise_on_entire_batch_failure)
+    consumer = TracedRecordConsumer(
+        handle_record, raise_on_entire_batch_failure=raise_on_entire_batch_failure, logger=telemetry.logger
+    )
     return EntryPoint(telemetry, consumer.handle)
 
 
 def api_handler(telemetry: Telemetry, app: APIGatewayRestResolver) -> EntryPoint:
-    """The resolver's answer; API Gateway's request id is every log line's correlation id."""
-    return EntryPoint(telemetry, app.resolve, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    """The resolver's answer; API Gateway's request id is every log line's correlation id, and the
+    order a request names (its path's ``orderId``) is in every log line."""
+
+    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        order_id = (event.get("pathParameters") or {}).get("orderId")
+        if order_id:
+            telemetry.logger.append_keys(order_id=order_id)
+        with traced(
+            handler_name(),
+            _request_trace_header(event),
+            logger=telemetry.logger,
+            handled=f"{event.get('httpMethod')} {event.get('resource')}",
+        ) as segment:
+            response = app.resolve(event, context)
+            answered = order_id or _answered_order_id(response)
+            if segment is not None and answered:
+                segment.annotate(order_id=answered)
+            return response
+
+    return EntryPoint(telemetry, handle, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 
 
 def lambda_handler(telemetry: Telemetry, handle: LambdaHandler) -> EntryPoint:
-    return EntryPoint(telemetry, handle)
+    def traced_handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        with traced(handler_name(), None, logger=telemetry.logger):
+            return handle(event, context)
+
+    return EntryPoint(telemetry, traced_handle)
+
+
+def _request_trace_header(event: dict[str, Any]) -> str | None:
+    """The X-Amzn-Trace-Id header API Gateway (with tracing on) adds to the request, if any."""
+    for name, value in (event.get("headers") or {}).items():
+        if name.lower() == "x-amzn-trace-id":
+            return str(value)
+    return None
+
+
+def _answered_order_id(response: dict[str, Any]) -> str | None:
+    """The order an answer is about (a placed order's id is known only once it is answered)."""
+    import json
+
+    body = response.get("body")
+    if not isinstance(body, str) or not body.startswith("{"):
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    order_id = document.get("orderId") if isinstance(document, dict) else None
+    return order_id if isinstance(order_id, str) else None

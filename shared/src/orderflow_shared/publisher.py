@@ -6,6 +6,10 @@ the publish is retried and, if it keeps failing, lands in its queue's DLQ.
 
 A caller with no queue behind it (the orders API) asks for ``attempts`` > 1: the rejected entries
 alone are put again, after a short jittered pause, before the publisher gives up and raises.
+
+While tracing is on, every event carries the publishing work's trace header, in its
+``metadata.traceHeader`` (which its consumer continues the order's trace from) and in the entry's
+``TraceHeader`` (which EventBridge passes on to the rule's targets, for X-Ray's service map).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from orderflow_shared.aws import client
 from orderflow_shared.contracts.base import Event
+from orderflow_shared.observability import current_trace_header
 
 MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
 RETRY_PAUSE_SECONDS = 0.05  # before the second attempt; doubled for each one after it (full jitter)
@@ -41,6 +46,9 @@ class EventPublisher:
         return self._client or client("events")
 
     def publish(self, *events: Event) -> None:
+        header = current_trace_header()
+        if header is not None:
+            events = tuple(_with_trace_header(event, header) for event in events)
         for start in range(0, len(events), MAX_ENTRIES_PER_CALL):
             self._put(events[start : start + MAX_ENTRIES_PER_CALL])
 
@@ -66,10 +74,21 @@ class EventPublisher:
             time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2 ** (attempt - 1)))  # noqa: S311 (jitter, not secrecy)
 
     def _entry(self, event: Event) -> dict[str, Any]:
-        return {
+        entry = {
             "EventBusName": self._bus_name,
             "Source": event.SOURCE,
             "DetailType": event.DETAIL_TYPE,
             "Detail": json.dumps(event.to_wire()),
             "Resources": [],
         }
+        if event.metadata.trace_header:
+            entry["TraceHeader"] = event.metadata.trace_header
+        return entry
+
+
+def _with_trace_header(event: Event, header: str) -> Event:
+    """The event with the publisher's trace header, unless it already carries one (an event built
+    from another, e.g. a compensation repeated from the workflow's, keeps its trace)."""
+    if event.metadata.trace_header:
+        return event
+    return event.model_copy(update={"metadata": event.metadata.model_copy(update={"trace_header": header})})

@@ -28,6 +28,7 @@ from orderflow_devtools.testing.events import (
     sqs_event,
     sqs_record,
 )
+from orderflow_devtools.testing.metrics import emitted_metric
 from orderflow_devtools.testing.workflow import WorkflowAnswers
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "api_event",
     "aws_event",
     "customer_claims",
+    "emitted_metric",
     "eventbridge_event",
     "forget_cached_clients",
     "id_token_claims",

@@ -9,7 +9,9 @@ default. E9005: every function and state machine logs to a log group of the temp
 logs for a stated time. E9006: the tables that hold orders, payments, stock and invoices
 (RETAINED_TABLES) can be restored to any second of the last 35 days and outlive their stack. E9007: no
 template imports another stack's outputs, and no service template names another service's stack, its
-resources or, outside an EventPattern, its events source, so that each service deploys alone.
+resources or, outside an EventPattern, its events source, so that each service deploys alone. E9008:
+every dead-letter queue has an alarm on its depth, and every function an alarm on its errors, so that
+nothing fails where no one is told (docs/operations.md has each alarm's runbook).
 """
 
 from __future__ import annotations
@@ -111,6 +113,20 @@ class NoWildcardAction(CloudFormationLintRule):
         ]
 
 
+def _dead_letter_queues(cfn: Any) -> set[str]:
+    """The queues of the template that are a queue's DLQ (its RedrivePolicy) or an event bus's."""
+    targets = [
+        queue.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn")
+        for queue in cfn.get_resources(["AWS::SQS::Queue"]).values()
+    ]
+    # An event bus under a customer managed key sends the events it cannot encrypt or decrypt there.
+    targets += [
+        bus.get("Properties", {}).get("DeadLetterConfig", {}).get("Arn")
+        for bus in cfn.get_resources(["AWS::Events::EventBus"]).values()
+    ]
+    return {name for name in map(_referenced, targets) if name is not None}
+
+
 class EveryQueueHasADeadLetterQueue(CloudFormationLintRule):
     id = "E9003"
     shortdesc = "Every SQS queue has a DLQ"
@@ -123,22 +139,7 @@ class EveryQueueHasADeadLetterQueue(CloudFormationLintRule):
 
     def match(self, cfn: Any) -> list[RuleMatch]:
         queues = cfn.get_resources(["AWS::SQS::Queue"])
-        targets = [
-            queue.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn")
-            for queue in queues.values()
-        ]
-        # An event bus under a customer managed key sends the events it cannot encrypt or decrypt there.
-        targets += [
-            bus.get("Properties", {}).get("DeadLetterConfig", {}).get("Arn")
-            for bus in cfn.get_resources(["AWS::Events::EventBus"]).values()
-        ]
-        dead_letter_queues = {
-            target["Fn::GetAtt"][0]
-            if isinstance(target.get("Fn::GetAtt"), list)
-            else target["Fn::GetAtt"].split(".")[0]
-            for target in targets
-            if isinstance(target, dict) and "Fn::GetAtt" in target
-        }
+        dead_letter_queues = _dead_letter_queues(cfn)
         return [
             RuleMatch(["Resources", name], f"queue {name} has no dead-letter queue (RedrivePolicy)")
             for name, queue in queues.items()
@@ -407,4 +408,68 @@ class NoStackPinnedToAnother(CloudFormationLintRule):
                             "an EventPattern may",
                         )
                     )
+        return found
+
+
+def _watched_metrics(alarm: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric name, {dimension: value}) of every metric the alarm watches: its own, or each
+    one of its metric math."""
+    properties = alarm.get("Properties", {}) or {}
+    metrics = [properties] if "MetricName" in properties else []
+    for query in properties.get("Metrics", []) or []:
+        if isinstance(query, dict) and isinstance(query.get("MetricStat", {}).get("Metric"), dict):
+            metrics.append(query["MetricStat"]["Metric"])
+    for metric in metrics:
+        dimensions = metric.get("Dimensions", []) or []
+        yield (
+            str(metric.get("Namespace")),
+            str(metric.get("MetricName")),
+            {str(d.get("Name")): d.get("Value") for d in dimensions if isinstance(d, dict)},
+        )
+
+
+class EveryDeadLetterQueueAndFunctionHasAnAlarm(CloudFormationLintRule):
+    id = "E9008"
+    shortdesc = "Every DLQ has a depth alarm and every function an errors alarm"
+    description = (
+        "Every dead-letter queue has an AWS::CloudWatch::Alarm on AWS/SQS ApproximateNumberOfMessagesVisible "
+        "with QueueName its GetAtt QueueName, and every Lambda function one on AWS/Lambda Errors with "
+        "FunctionName its Ref, each with an AlarmActions"
+    )
+    source_url = "docs/operations.md"
+    tags: ClassVar[list[str]] = ["orderflow", "alarms"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        # (namespace, metric) -> the dimension naming the resource -> the resources an alarm watches
+        wanted = {
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible"): "QueueName",
+            ("AWS/Lambda", "Errors"): "FunctionName",
+        }
+        watched: dict[str, set[str]] = {"QueueName": set(), "FunctionName": set()}
+        for alarm in cfn.get_resources(["AWS::CloudWatch::Alarm"]).values():
+            if not alarm.get("Properties", {}).get("AlarmActions"):
+                continue  # an alarm that tells no one is not an alarm
+            for namespace, metric, dimensions in _watched_metrics(alarm):
+                dimension = wanted.get((namespace, metric))
+                if dimension and (name := _referenced(dimensions.get(dimension))):
+                    watched[dimension].add(name)
+        watched_queues, watched_functions = watched["QueueName"], watched["FunctionName"]
+        found = [
+            RuleMatch(
+                ["Resources", name],
+                f"dead-letter queue {name} has no alarm on its depth: add an AWS::CloudWatch::Alarm on "
+                "AWS/SQS ApproximateNumberOfMessagesVisible (QueueName: !GetAtt <queue>.QueueName) with "
+                "AlarmActions, and its runbook entry in docs/operations.md",
+            )
+            for name in sorted(_dead_letter_queues(cfn) - watched_queues)
+        ]
+        found += [
+            RuleMatch(
+                ["Resources", name],
+                f"function {name} has no errors alarm: add an AWS::CloudWatch::Alarm on AWS/Lambda "
+                "Errors (FunctionName: !Ref <function>) with AlarmActions, and its runbook entry in "
+                "docs/operations.md",
+            )
+            for name in sorted(set(cfn.get_resources(["AWS::Lambda::Function"])) - watched_functions)
+        ]
         return found

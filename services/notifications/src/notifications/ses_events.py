@@ -17,6 +17,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow_shared.contracts.notifications import NotificationKind
+from orderflow_shared.observability import trace_header_from_tags, trace_tags
 
 EMAIL_SENT: Final = ("aws.ses", "Email Sent")
 
@@ -28,7 +29,8 @@ KIND_TAG: Final = "kind"
 
 def email_tags(order_id: str, category: str, kind: NotificationKind) -> dict[str, str]:
     """The SES message tags of one customer email (values SES accepts: letters, digits, '_', '-')."""
-    return {ORDER_ID_TAG: order_id, CATEGORY_TAG: category, KIND_TAG: kind.value}
+    # The sender's trace header too, so the "Email Sent" event continues the order's trace.
+    return {ORDER_ID_TAG: order_id, CATEGORY_TAG: category, KIND_TAG: kind.value, **trace_tags()}
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class SentEmailReport:
     category: str
     kind: NotificationKind
     message_id: str
+    trace_header: str | None = None  # the sender's, from the email's tags
 
 
 class UntaggedEmail(ValueError):
@@ -74,4 +77,7 @@ def sent_email_report(detail: Any) -> SentEmailReport:
         category=tags[CATEGORY_TAG][0],
         kind=NotificationKind(tags[KIND_TAG][0]),
         message_id=parsed.mail.message_id,
+        trace_header=trace_header_from_tags(
+            {name: values[0] for name, values in tags.items() if len(values) == 1}
+        ),
     )

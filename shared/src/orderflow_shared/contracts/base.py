@@ -46,6 +46,15 @@ class EventMetadata(Contract):
     order_id: str = Field(min_length=1, description="Correlation id: every event belongs to one order")
     occurred_at: datetime
     version: str = Field(pattern=r"^\d+$", description="Major version of the event's schema")
+    trace_header: str | None = Field(
+        default=None,
+        max_length=256,
+        examples=["Root=1-6b108624-c1197eedb1fa8d63ca8126df;Parent=53995c3f42cd8ad8;Sampled=1"],
+        description=(
+            "X-Ray trace header (Root=...;Parent=...;Sampled=...) of the work that published the event: "
+            "its consumer continues the order's trace from it. Optional: absent while tracing is off"
+        ),
+    )
 
 
 class Event(Contract):

@@ -26,6 +26,7 @@ def reserve_and_publish(command: ReserveStock) -> ReservedOrder:
     # Published on every delivery: a redelivery may be the retry of one whose publish failed.
     publisher().publish(StockReserved.create(command.order_id, order))
     metrics.add_metric(name="StockReserved", unit=MetricUnit.Count, value=1)
+    TELEMETRY.record_step_latency(command)
     sealed = priced_reservation_sealer().seal(command.order_id, order.total_amount, order.currency)
     return ReservedOrder(**order.model_dump(), priced_reservation=sealed)
 

@@ -16,6 +16,7 @@ def generate_invoice(command: GenerateInvoice) -> InvoiceResult:
     result = issuer().issue(command)
     logger.info("invoice issued", extra={"invoice_number": result.invoice_number})
     metrics.add_metric(name="InvoiceCommandsHandled", unit=MetricUnit.Count, value=1)
+    TELEMETRY.record_step_latency(command)
     return result
 
 

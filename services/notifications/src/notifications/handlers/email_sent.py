@@ -15,6 +15,7 @@ from notifications.handlers.wiring import TELEMETRY, sent_emails
 from notifications.sent_emails import Recorded
 from notifications.ses_events import EMAIL_SENT, SentEmailReport, UntaggedEmail, sent_email_report
 from orderflow_shared.entry_points import records_handler
+from orderflow_shared.observability import continue_trace
 
 logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 
@@ -22,6 +23,7 @@ logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
 def record_sent_email(email: SentEmailReport) -> None:
     logger.set_correlation_id(email.order_id)
     logger.append_keys(order_id=email.order_id, category=email.category)
+    continue_trace(email.trace_header, logger, order_id=email.order_id, handled="Email Sent")
     recording = sent_emails().record(email)
     if recording.outcome is Recorded.DUPLICATE:
         logger.error(

@@ -23,6 +23,7 @@ def send_confirmation(command: SendConfirmation) -> ConfirmationResult:
     message_id = customer_notifier().notify(email)
     logger.info("order confirmation emailed", extra={"message_id": message_id})
     metrics.add_metric(name="ConfirmationCommandsHandled", unit=MetricUnit.Count, value=1)
+    TELEMETRY.record_step_latency(command)
     return ConfirmationResult(message_id=message_id)
 
 

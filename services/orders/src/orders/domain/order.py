@@ -13,6 +13,7 @@ from pydantic import ConfigDict, EmailStr, Field, field_validator
 from orderflow_shared.api.parameters import NotNullable
 from orderflow_shared.contracts.base import Contract
 from orderflow_shared.contracts.values import Customer, OrderItem, ShippingAddress
+from orderflow_shared.observability import current_trace_header
 from orders.domain.status import START_PENDING, OrderStatus
 
 MAX_ORDER_LINES = 50
@@ -148,7 +149,14 @@ def workflow_input(order_id: str, request: PlaceOrderRequest, sealed_payment_tok
     The payment token travels sealed (orderflow_shared.payment_tokens): the input, the execution's
     history and the ProcessPayment command never hold the customer's token in the clear.
     """
-    return {"orderId": order_id, **request.to_wire(), "payment": {"token": sealed_payment_token}}
+    return {
+        "orderId": order_id,
+        **request.to_wire(),
+        "payment": {"token": sealed_payment_token},
+        # Every command and compensation the saga publishes continues the order's trace from here
+        # (null while tracing is off).
+        "traceHeader": current_trace_header(),
+    }
 
 
 def workflow_input_text(order_id: str, request: PlaceOrderRequest, sealed_payment_token: str) -> str:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orderflow_shared.contracts import OrderFailed
 from orderflow_shared.entry_points import records_handler
+from orderflow_shared.observability import continue_trace
 from orders.domain.projection import status_change
 from orders.domain.saga_outcome import StoppedExecution, Verdict
 from orders.handlers.wiring import TELEMETRY, publisher, repository, workflow
@@ -40,6 +41,13 @@ def settle_stopped_execution(change: ExecutionStatusChange) -> Verdict:
         raise ValueError(f"status change of another state machine: {change.state_machine_arn}")
     stopped = workflow().stopped_execution(change.execution_arn)
     logger.set_correlation_id(stopped.order_id)
+    logger.append_keys(order_id=stopped.order_id)
+    continue_trace(
+        stopped.execution_input.get("traceHeader"),
+        logger,
+        order_id=stopped.order_id,
+        handled=f"execution {stopped.status}",
+    )
     verdict = stopped.verdict()
     if verdict is Verdict.COMPLETE:
         complete(stopped)

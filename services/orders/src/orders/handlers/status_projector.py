@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orderflow_shared.consumer import EventRouter
 from orderflow_shared.contracts import Event
 from orderflow_shared.entry_points import EventsEntryPoint
+from orderflow_shared.observability import handler_name, traced
 from orders.domain.projection import PROJECTED_EVENTS, merged, status_change
 from orders.handlers.wiring import TELEMETRY, repository
 
@@ -64,8 +65,16 @@ class PerOrderRouter(EventRouter):
         for order_id, received in orders.items():
             self._logger.set_correlation_id(order_id)
             self._logger.append_keys(order_id=order_id)
+            events = list(received.values())
             try:
-                self._handle_order(list(received.values()))
+                with traced(
+                    handler_name(),
+                    events[0].metadata.trace_header,
+                    logger=self._logger,
+                    order_id=order_id,
+                    handled=", ".join(event.DETAIL_TYPE for event in events),
+                ):
+                    self._handle_order(events)
             except Exception as failed:
                 self._logger.exception("order's events failed, left for redelivery")
                 failures.update(dict.fromkeys(received, failed))

@@ -28,6 +28,7 @@ def charge(command: ProcessPayment) -> PaymentResult:
         metrics.add_metric(name=failure.error, unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="PaymentSucceeded", unit=MetricUnit.Count, value=1)
+    TELEMETRY.record_step_latency(command)
     return result
 
 
