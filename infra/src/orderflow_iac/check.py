@@ -15,9 +15,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from orderflow_iac.stacks import REPO_ROOT, state_machines, templates
-from orderflow_local.templates import translate
+from orderflow_local.templates import load_template, translate
 
 # orderflow's own rules (events:source on PutEvents, no wildcard action, a DLQ on every queue, ...).
 HOUSE_RULES = Path(__file__).parent / "cfn_rules"
@@ -47,7 +48,7 @@ def translated_copy(template: Path, into: Path) -> Path:
     translated = translate(template)
     document = {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Parameters": translated.parameters,
+        "Parameters": _parameters_left(template, translated.parameters, translated),
         "Conditions": translated.conditions,
         "Resources": translated.resources,
         "Outputs": translated.outputs,
@@ -61,6 +62,25 @@ def translated_copy(template: Path, into: Path) -> Path:
     target = into / (name.replace("/", "__") + ".json")
     target.write_text(json.dumps(document, indent=1))
     return target
+
+
+def _references(document: Any, name: str) -> bool:
+    text = json.dumps(document)
+    return json.dumps({"Ref": name}) in text or f"${{{name}}}" in text
+
+
+def _parameters_left(template: Path, parameters: dict[str, Any], translated: Any) -> dict[str, Any]:
+    """The parameters without those the SAM transform consumed: a parameter the source template uses
+    only where SAM resolves it during the transform (a DeploymentPreference's Type) is gone from the
+    translated template, and cfn-lint would call it unused (W2001). One the source does not use at all
+    stays, and is reported."""
+    source = load_template(template)
+    body = [translated.resources, translated.outputs, translated.conditions]
+    return {
+        name: declaration
+        for name, declaration in parameters.items()
+        if _references(body, name) or not _references(source, name)
+    }
 
 
 def lint_templates(paths: Sequence[Path]) -> bool:

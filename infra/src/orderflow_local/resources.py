@@ -519,6 +519,42 @@ def _advanced_logging_variables(logging_config: dict[str, Any]) -> dict[str, str
     return variables
 
 
+_QUALIFIED_FUNCTION = re.compile(r"^arn:aws[\w-]*:lambda:[^:]+:\d+:function:([^:]+)(?::[^:]+)?$")
+
+
+def unqualified_function_name(reference: str) -> str:
+    """The function a FunctionName names: a name, a function ARN, or a version's or alias's ARN
+    (``arn:...:function:NAME:live``), each of which invokes the one local function NAME."""
+    match = _QUALIFIED_FUNCTION.match(reference)
+    if match:
+        return match.group(1)
+    return reference.split(":", 1)[0]  # NAME:live, a qualified name
+
+
+def local_function(ctx: StackContext, logical_id: str, reference: Any) -> FunctionSpec:
+    name = unqualified_function_name(str(reference))
+    function = next((f for f in ctx.functions.values() if f.name == name), None)
+    if function is None:
+        raise TemplateError(f"{logical_id}: function {reference} is not defined in this stack")
+    return function
+
+
+def _lambda_version(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """A published version (AutoPublishAlias). Locally each function runs one code, so a version is
+    the function itself: its ARN, qualified by "1", maps back to the function wherever it is used."""
+    function = local_function(ctx, logical_id, props["FunctionName"])
+    version_arn = arn("lambda", f"function:{function.name}:1")
+    return ResolvedResource(version_arn, {"Version": "1", "FunctionArn": version_arn})
+
+
+def _lambda_alias(ctx: StackContext, logical_id: str, props: dict[str, Any]) -> ResolvedResource:
+    """An alias (AutoPublishAlias: live), which event sources, API integrations and permissions
+    name. Locally it invokes the function itself: there is one version, and no traffic shifting."""
+    function = local_function(ctx, logical_id, props["FunctionName"])
+    alias_arn = arn("lambda", f"function:{function.name}:{props['Name']}")
+    return ResolvedResource(alias_arn, {"AliasArn": alias_arn})
+
+
 MAX_LOCAL_BATCH_SIZE = 10
 
 
@@ -526,10 +562,7 @@ def _event_source_mapping(ctx: StackContext, logical_id: str, props: dict[str, A
     source = props["EventSourceArn"]
     if ":sqs:" not in source:
         raise TemplateError(f"{logical_id}: only SQS event sources run locally, got {source}")
-    function_name = props["FunctionName"]
-    function = next((f for f in ctx.functions.values() if f.name == function_name), None)
-    if function is None:
-        raise TemplateError(f"{logical_id}: function {function_name} is not defined in this stack")
+    function = local_function(ctx, logical_id, props["FunctionName"])
     batch_size = int(props.get("BatchSize", 10))
     if batch_size > MAX_LOCAL_BATCH_SIZE:
         # Lambda takes up to 10,000 with a batching window, cut short by its 6 MB payload limit;
@@ -752,6 +785,8 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Lambda::Function": _lambda_function,
     "AWS::Lambda::EventSourceMapping": _event_source_mapping,
+    "AWS::Lambda::Version": _lambda_version,
+    "AWS::Lambda::Alias": _lambda_alias,
     "AWS::ApiGateway::RestApi": _rest_api,
     "AWS::Cognito::UserPool": _user_pool,
     "AWS::Cognito::UserPoolGroup": _user_pool_group,
@@ -779,6 +814,9 @@ CREATORS: dict[str, ResourceCreator] = {
     "AWS::SNS::Subscription": _sns_subscription,
     # Not emulated: the local runtime records no traces.
     "AWS::XRay::SamplingRule": _accepted,
+    # Not emulated: a local redeploy replaces a function's code at once, with no traffic shifting.
+    "AWS::CodeDeploy::Application": _accepted,
+    "AWS::CodeDeploy::DeploymentGroup": _accepted,
 }
 
 
@@ -878,6 +916,12 @@ KNOWN_PROPERTIES: dict[str, frozenset[str]] = {
             "TracingConfiguration",  # no local effect
             "Tags",  # no local effect
         }
+    ),
+    "AWS::Lambda::Version": frozenset(
+        {"FunctionName", "Description", "CodeSha256"}  # the last two: no local effect
+    ),
+    "AWS::Lambda::Alias": frozenset(
+        {"FunctionName", "FunctionVersion", "Name", "Description"}  # FunctionVersion: one locally
     ),
     "AWS::SNS::Topic": frozenset({"TopicName", "DisplayName", "KmsMasterKeyId", "Tags"}),
     "AWS::SNS::Subscription": frozenset({"TopicArn", "Protocol", "Endpoint"}),

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
-from orderflow_devtools.testing import FakeLambdaContext, aws_event, sqs_event
+from orderflow_devtools.testing import FakeLambdaContext, aws_event, emitted_metric, sqs_event
 from orderflow_devtools.testing.dynamodb import writes_to
 from orderflow_shared.contracts import (
     Event,
@@ -108,6 +108,18 @@ def test_nothing_moves_a_failed_order(projector: ModuleType, orders_table: Any, 
     item = orders_table.get_item(Key={"orderId": order_id})["Item"]
     assert item["status"] == "PAYMENT_FAILED"
     assert item["failureReason"] == "card declined"
+
+
+def test_an_order_whose_payment_failed_is_counted_once(
+    projector: ModuleType, order_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed = OrderPaymentFailed.create(
+        order_id, OrderFailureData(customer=CUSTOMER, error="PaymentDeclined", reason="card declined")
+    )
+    projector.handler(sqs_event(failed), FakeLambdaContext())
+    projector.handler(sqs_event(failed), FakeLambdaContext())  # a redelivery moves nothing
+
+    assert emitted_metric(capsys.readouterr().out, "OrdersPaymentFailed") == [1.0]
 
 
 def test_bad_records_fail_alone_and_stay_for_the_dlq(

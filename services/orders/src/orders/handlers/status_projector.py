@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,9 +21,15 @@ from orderflow_shared.contracts import Event
 from orderflow_shared.entry_points import EventsEntryPoint
 from orderflow_shared.observability import handler_name, traced
 from orders.domain.projection import PROJECTED_EVENTS, merged, status_change
+from orders.domain.status import OrderStatus
 from orders.handlers.wiring import TELEMETRY, repository
 
-logger = TELEMETRY.logger
+logger, metrics = TELEMETRY.logger, TELEMETRY.metrics
+
+# Outcomes counted here, once per order (when the order moves to them), because no single step
+# answers them once: a payment fails after retries (PaymentDeclined and PaymentProviderUnavailable
+# count each attempt in payments).
+COUNTED_OUTCOMES = {OrderStatus.PAYMENT_FAILED: "OrdersPaymentFailed"}
 
 OrderEventsHandler = Callable[[Sequence[Event]], None]
 
@@ -31,6 +38,8 @@ def project(events: Sequence[Event]) -> None:
     """Projects the events of one order in one write."""
     change = merged([status_change(event) for event in events])
     moved = repository().apply(change)
+    if moved and change.status in COUNTED_OUTCOMES:
+        metrics.add_metric(name=COUNTED_OUTCOMES[change.status], unit=MetricUnit.Count, value=1)
     logger.info(
         "status projected" if moved else "late or duplicate events recorded without moving the status",
         extra={"status": change.status.value, "events": len(events)},
