@@ -157,10 +157,8 @@ def unchanged_copy_lints_clean(tmp_path_factory: pytest.TempPathFactory) -> None
 @pytest.mark.parametrize("broken", BROKEN_HOUSE_RULES)
 def test_a_copy_of_the_orders_template_breaking_a_house_rule_fails(tmp_path: Path, broken: str) -> None:
     template = orders_copy(tmp_path)
-    original, replacement = BROKEN_HOUSE_RULES[broken]
-    text = template.read_text()
-    assert original in text
-    template.write_text(text.replace(original, replacement, 1))
+    found = write_broken(template, template, *BROKEN_HOUSE_RULES[broken])
+    assert found
     assert not lint_templates([template])
 
 
@@ -170,6 +168,14 @@ def orders_copy(tmp_path: Path) -> Path:
         REPO_ROOT / "services" / "orders", copy, ignore=shutil.ignore_patterns("tests", "__pycache__")
     )
     return copy / "template.yaml"
+
+
+def write_broken(source: Path, target: Path, original: str, replacement: str) -> int:
+    """Writes ``source``'s text to ``target`` with its first ``original`` replaced; answers how many
+    times ``original`` occurred (a seeded break that finds nothing to replace breaks nothing)."""
+    text = source.read_text()
+    target.write_text(text.replace(original, replacement, 1))
+    return text.count(original)
 
 
 def reported_rules(capfd: pytest.CaptureFixture[str]) -> set[str]:
@@ -221,10 +227,8 @@ def test_a_copy_of_the_orders_template_naming_another_service_fails(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], broken: str
 ) -> None:
     template = orders_copy(tmp_path)
-    original, replacement = CROSS_SERVICE_REFERENCES[broken]
-    text = template.read_text()
-    assert original in text
-    template.write_text(text.replace(original, replacement, 1))
+    found = write_broken(template, template, *CROSS_SERVICE_REFERENCES[broken])
+    assert found
     assert not lint_templates([template])
     assert reported_rules(capfd) == {"E9007"}
 
@@ -263,10 +267,8 @@ def test_a_copy_of_the_orders_template_with_an_unwatched_dlq_or_function_fails(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], broken: str
 ) -> None:
     template = orders_copy(tmp_path)
-    original, replacement = UNWATCHED[broken]
-    text = template.read_text()
-    assert text.count(original) == 1
-    template.write_text(text.replace(original, replacement, 1))
+    found = write_broken(template, template, *UNWATCHED[broken])
+    assert found == 1
     assert not lint_templates([template])
     assert reported_rules(capfd) == {"E9008"}
 
@@ -277,9 +279,8 @@ def test_the_shared_templates_bus_dead_letter_queues_are_watched(
     template = tmp_path / "infra" / "template.yaml"
     template.parent.mkdir()
     original = "Value: !GetAtt CommandsBusDeadLetterQueue.QueueName}"
-    text = (REPO_ROOT / "infra" / "template.yaml").read_text()
-    assert text.count(original) == 1
-    template.write_text(text.replace(original, "Value: !GetAtt EventBusDeadLetterQueue.QueueName}", 1))
+    replacement = "Value: !GetAtt EventBusDeadLetterQueue.QueueName}"
+    assert write_broken(REPO_ROOT / "infra" / "template.yaml", template, original, replacement) == 1
     assert not lint_as(template, "infra/template.yaml", tmp_path)
     assert reported_rules(capfd) == {"E9008"}
 
@@ -309,9 +310,8 @@ def test_the_shared_template_importing_a_services_output_fails(
     original = (
         "!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${OrdersStackName}-OrdersApiFunctionRole*"
     )
-    text = (REPO_ROOT / "infra" / "template.yaml").read_text()
-    assert original in text
-    template.write_text(text.replace(original, "!ImportValue orderflow-orders-OrdersApiFunctionRoleArn", 1))
+    replacement = "!ImportValue orderflow-orders-OrdersApiFunctionRoleArn"
+    assert write_broken(REPO_ROOT / "infra" / "template.yaml", template, original, replacement)
     assert not lint_as(template, "infra/template.yaml", tmp_path)
     assert reported_rules(capfd) == {"E9007"}
 
@@ -356,10 +356,8 @@ def unchanged_copy_scans_clean(tmp_path_factory: pytest.TempPathFactory) -> None
 @pytest.mark.parametrize("broken", BROKEN_FOR_CHECKOV)
 def test_a_copy_of_the_orders_template_checkov_objects_to_fails(tmp_path: Path, broken: str) -> None:
     template = orders_copy(tmp_path)
-    original, replacement = BROKEN_FOR_CHECKOV[broken]
-    text = template.read_text()
-    assert original in text
-    template.write_text(text.replace(original, replacement, 1))
+    found = write_broken(template, template, *BROKEN_FOR_CHECKOV[broken])
+    assert found
     assert not scan_templates([template])
 
 

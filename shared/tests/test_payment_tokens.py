@@ -162,7 +162,7 @@ def test_a_data_key_older_than_its_window_is_replaced_and_opened_again(
 def test_a_data_key_seals_at_most_its_share_of_tokens(
     kms: Any, kms_calls: Counter[str], key_arn: str
 ) -> None:
-    seal = PaymentTokenSealer(kms, key_arn, max_tokens_per_data_key=2)
+    seal = PaymentTokenSealer(kms, key_arn, max_seals_per_data_key=2)
     open_ = PaymentTokenOpener(kms, key_arn)
 
     sealed = [seal(f"o-{n}", "tok_visa") for n in range(5)]
@@ -201,7 +201,7 @@ def test_other_kms_errors_propagate_and_are_not_cached(kms: Any, key_arn: str) -
 def test_threads_sealing_at_once_share_data_keys_within_their_bound(
     kms: Any, kms_calls: Counter[str], key_arn: str
 ) -> None:
-    seal = PaymentTokenSealer(kms, key_arn, max_tokens_per_data_key=100)
+    seal = PaymentTokenSealer(kms, key_arn, max_seals_per_data_key=100)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         sealed = list(pool.map(lambda n: seal(f"o-{n}", "tok_visa"), range(400)))

@@ -10,13 +10,11 @@ import pytest
 from orderflow_shared.aws import client
 from orderflow_shared.payment_tokens import PaymentTokenOpener, PaymentTokenSealer, UnreadablePaymentToken
 from orderflow_shared.priced_reservations import (
-    PRICED_RESERVATION,
     PricedReservationOpener,
     PricedReservationSealer,
     PricedTotal,
     UnreadablePricedReservation,
 )
-from orderflow_shared.sealing import Sealer
 
 
 @pytest.fixture
@@ -61,7 +59,7 @@ def test_a_payment_token_seal_does_not_open_as_a_priced_total_nor_the_other_way(
 )
 def test_a_seal_of_anything_but_a_total_is_unreadable(kms: Any, key_arn: str, content: str) -> None:
     # Only a sealer for priced reservations could have made it; what it sealed is still checked.
-    sealed = Sealer(PRICED_RESERVATION, kms, key_arn)("o-1", content)
+    sealed = PricedReservationSealer(kms, key_arn)("o-1", content)
 
     with pytest.raises(UnreadablePricedReservation, match="holds no amount and currency"):
         PricedReservationOpener(kms, key_arn).total("o-1", sealed)

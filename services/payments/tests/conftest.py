@@ -21,6 +21,7 @@ from orderflow_devtools.testing.template import SamTemplate
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import ProcessPayment
+from orderflow_shared.contracts.orders import ProcessPaymentData
 from orderflow_shared.payment_tokens import PaymentTokenSealer
 from orderflow_shared.priced_reservations import PricedReservationSealer
 from payments.handlers import wiring
@@ -92,6 +93,26 @@ def context() -> FakeLambdaContext:
 
 # What a test command carries before ``priced`` seals its total as inventory would: opens nowhere.
 UNSEALED = "unsealed"
+
+
+def payment_command(
+    order_id: str = "o-1",
+    *,
+    payment_token: str = "tok_visa",
+    amount: int = 2599,
+    currency: str = "USD",
+    task_token: str = "task-1",
+) -> ProcessPayment:
+    """A ProcessPayment as the workflow sends it, before its token and total are sealed
+    (``sealed_and_priced``)."""
+    data = ProcessPaymentData(
+        customer_id="c-1",
+        amount=amount,
+        currency=currency,
+        payment_token=payment_token,
+        priced_reservation=UNSEALED,
+    )
+    return ProcessPayment.create(order_id, data, task_token=task_token)
 
 
 def sealed_and_priced(command: ProcessPayment) -> ProcessPayment:

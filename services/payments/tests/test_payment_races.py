@@ -18,7 +18,6 @@ from orderflow_shared.contracts.orders import (
     OrderFailureData,
     PaymentResult,
     ProcessPayment,
-    ProcessPaymentData,
 )
 from orderflow_shared.contracts.values import Customer
 from payments.errors import PaymentProviderUnavailable
@@ -26,7 +25,7 @@ from payments.handlers import process_payment, refund_failed_orders, wiring
 from payments.ledger import DynamoDbPaymentLedger
 from payments.model import PaymentRecord, PaymentStatus
 
-from .conftest import READ_TIMEOUT_SECONDS, SLOW_ANSWER_SECONDS, UNSEALED, sealed_and_priced
+from .conftest import READ_TIMEOUT_SECONDS, SLOW_ANSWER_SECONDS, payment_command, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published")]
 
@@ -39,14 +38,7 @@ FIRST_TASK = "task-1"
 
 
 def command(payment_token: str, task_token: str = FIRST_TASK) -> ProcessPayment:
-    data = ProcessPaymentData(
-        customer_id="c-1",
-        amount=2599,
-        currency="USD",
-        payment_token=payment_token,
-        priced_reservation=UNSEALED,
-    )
-    return sealed_and_priced(ProcessPayment.create(ORDER_ID, data, task_token=task_token))
+    return sealed_and_priced(payment_command(ORDER_ID, payment_token=payment_token, task_token=task_token))
 
 
 def failure(

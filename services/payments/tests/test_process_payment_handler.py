@@ -27,10 +27,10 @@ from orderflow_devtools.testing.dynamodb import writes_to
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client, dynamodb_table
 from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
-from orderflow_shared.contracts.orders import PaymentResult, ProcessPaymentData
+from orderflow_shared.contracts.orders import PaymentResult
 from payments.handlers import process_payment
 
-from .conftest import PAYMENTS_TABLE, SECRET_NAME, UNSEALED, sealed_and_priced
+from .conftest import PAYMENTS_TABLE, SECRET_NAME, payment_command, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published")]
 
@@ -40,14 +40,7 @@ FIRST_TASK = "task-1"
 
 
 def command(payment_token: str, task_token: str = FIRST_TASK, order_id: str = ORDER_ID) -> ProcessPayment:
-    data = ProcessPaymentData(
-        customer_id="c-1",
-        amount=2599,
-        currency="USD",
-        payment_token=payment_token,
-        priced_reservation=UNSEALED,
-    )
-    return sealed_and_priced(ProcessPayment.create(order_id, data, task_token=task_token))
+    return sealed_and_priced(payment_command(order_id, payment_token=payment_token, task_token=task_token))
 
 
 def payment_item(order_id: str = ORDER_ID) -> dict[str, Any] | None:

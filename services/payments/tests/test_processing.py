@@ -12,7 +12,7 @@ import pytest
 
 from orderflow_shared.aws import dynamodb_table
 from orderflow_shared.contracts import PaymentRefunded, PaymentSucceeded, ProcessPayment
-from orderflow_shared.contracts.orders import PaymentResult, ProcessPaymentData
+from orderflow_shared.contracts.orders import PaymentResult
 from orderflow_shared.task_token import TaskFailure
 from payments.errors import (
     ChargeInProgress,
@@ -27,7 +27,7 @@ from payments.model import PaymentRecord, PaymentStatus
 from payments.processing import PaymentProcessor
 from payments.reconciliation import PaymentReconciler
 
-from .conftest import PAYMENTS_TABLE, UNSEALED
+from .conftest import PAYMENTS_TABLE, payment_command
 from .doubles import Bus, FakeClock, ScriptedProvider
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -36,10 +36,7 @@ REASON = "Your payment could not be processed."
 
 
 def command(order_id: str = "o-1") -> ProcessPayment:
-    data = ProcessPaymentData(
-        customer_id="c-1", amount=2599, currency="EUR", payment_token="tok_visa", priced_reservation=UNSEALED
-    )
-    return ProcessPayment.create(order_id, data, task_token="task-1")
+    return payment_command(order_id, currency="EUR")
 
 
 @dataclass

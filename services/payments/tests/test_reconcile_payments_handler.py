@@ -19,14 +19,14 @@ from orderflow_devtools.testing import (
     sqs_event,
 )
 from orderflow_local.payment_provider import PaymentProviderServer
-from orderflow_shared.contracts import OrderFailed, PaymentRefunded, ProcessPayment
-from orderflow_shared.contracts.orders import OrderFailureData, ProcessPaymentData
+from orderflow_shared.contracts import OrderFailed, PaymentRefunded
+from orderflow_shared.contracts.orders import OrderFailureData
 from orderflow_shared.contracts.values import Customer
 from payments.errors import PaymentProviderUnavailable
 from payments.handlers import process_payment, reconcile_payments, refund_failed_orders, wiring
 from payments.reconciliation import instant
 
-from .conftest import READ_TIMEOUT_SECONDS, SLOW_ANSWER_SECONDS, UNSEALED, sealed_and_priced
+from .conftest import READ_TIMEOUT_SECONDS, SLOW_ANSWER_SECONDS, payment_command, sealed_and_priced
 
 TICK = sqs_event(scheduled_event("orderflow-payments-ReconcilePaymentsSchedule"))
 
@@ -43,15 +43,10 @@ class LambdaContext(FakeLambdaContext):
 
 def unknown_then_failed(order_id: str) -> None:
     """A charge the adapter gave up on while the provider was still making it; then the order failed."""
-    data = ProcessPaymentData(
-        customer_id="c-1",
-        amount=2599,
-        currency="USD",
-        payment_token="tok_slow_charge",
-        priced_reservation=UNSEALED,
-    )
     process_payment.handler(
-        sqs_event(sealed_and_priced(ProcessPayment.create(order_id, data, task_token="t"))),
+        sqs_event(
+            sealed_and_priced(payment_command(order_id, payment_token="tok_slow_charge", task_token="t"))
+        ),
         FakeLambdaContext(),
     )
     failure = OrderFailureData(customer=Customer(id="c-1", email="a@example.com"), error="X", reason="failed")

@@ -12,13 +12,13 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, WorkflowAnswers, sqs_event
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client
-from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, PaymentRefunded, ProcessPayment
-from orderflow_shared.contracts.orders import OrderFailureData, ProcessPaymentData
+from orderflow_shared.contracts import OrderFailed, OrderPaymentFailed, PaymentRefunded
+from orderflow_shared.contracts.orders import OrderFailureData
 from orderflow_shared.contracts.values import Customer
 from payments.handlers import process_payment, refund_failed_orders, wiring
 from payments.model import PaymentStatus
 
-from .conftest import SECRET_NAME, UNSEALED, sealed_and_priced
+from .conftest import SECRET_NAME, payment_command, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published", "workflow")]
 
@@ -32,13 +32,7 @@ def failed(model: type[OrderFailed] | type[OrderPaymentFailed], order_id: str = 
 
 
 def charged(order_id: str = ORDER_ID) -> None:
-    data = ProcessPaymentData(
-        customer_id="c-1", amount=2599, currency="USD", payment_token="tok_visa", priced_reservation=UNSEALED
-    )
-    process_payment.handler(
-        sqs_event(sealed_and_priced(ProcessPayment.create(order_id, data, task_token="task-1"))),
-        FakeLambdaContext(),
-    )
+    process_payment.handler(sqs_event(sealed_and_priced(payment_command(order_id))), FakeLambdaContext())
 
 
 def test_a_failed_order_that_was_charged_is_refunded_and_the_refund_announced(
@@ -123,10 +117,7 @@ def test_a_revoked_api_key_fails_the_message_for_redelivery(provider: PaymentPro
 
 
 def test_an_unrelated_event_in_the_queue_fails_alone(workflow: WorkflowAnswers) -> None:
-    data = ProcessPaymentData(
-        customer_id="c-1", amount=1, currency="USD", payment_token="tok_visa", priced_reservation=UNSEALED
-    )
-    event = sqs_event(ProcessPayment.create(ORDER_ID, data, task_token="t"), failed(OrderFailed, "o-2"))
+    event = sqs_event(payment_command(ORDER_ID, amount=1, task_token="t"), failed(OrderFailed, "o-2"))
 
     response = refund_failed_orders.handler(event, FakeLambdaContext())
 

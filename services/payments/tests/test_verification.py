@@ -14,11 +14,10 @@ from orderflow_devtools.testing import FakeLambdaContext, PublishedEvents, Workf
 from orderflow_local.payment_provider import PaymentProviderServer
 from orderflow_shared.aws import client
 from orderflow_shared.contracts import PaymentSucceeded, ProcessPayment
-from orderflow_shared.contracts.orders import ProcessPaymentData
 from orderflow_shared.payment_tokens import PaymentTokenSealer
 from payments.handlers import process_payment, wiring
 
-from .conftest import UNSEALED, priced, sealed, sealed_and_priced
+from .conftest import UNSEALED, payment_command, priced, sealed, sealed_and_priced
 
 pytestmark = [pytest.mark.enable_socket, pytest.mark.usefixtures("aws", "provider", "published")]
 
@@ -27,14 +26,7 @@ CHARGE_KEY = f"order-{ORDER_ID}-charge"
 
 
 def command(amount: int = 2599, currency: str = "USD", order_id: str = ORDER_ID) -> ProcessPayment:
-    data = ProcessPaymentData(
-        customer_id="c-1",
-        amount=amount,
-        currency=currency,
-        payment_token="tok_visa",
-        priced_reservation=UNSEALED,
-    )
-    return ProcessPayment.create(order_id, data, task_token="task-1")
+    return payment_command(order_id, amount=amount, currency=currency)
 
 
 def with_seal(cmd: ProcessPayment, seal: str | None) -> ProcessPayment:
@@ -125,11 +117,7 @@ def test_a_total_sealed_with_a_data_key_made_for_payment_tokens_is_refused(
 def test_a_token_not_sealed_by_the_orders_api_is_refused(
     token: str, provider: PaymentProviderServer, workflow: WorkflowAnswers, published: PublishedEvents
 ) -> None:
-    data = ProcessPaymentData(
-        customer_id="c-1", amount=2599, currency="USD", payment_token=token, priced_reservation=UNSEALED
-    )
-
-    charge(priced(ProcessPayment.create(ORDER_ID, data, task_token="task-1")))
+    charge(priced(payment_command(ORDER_ID, payment_token=token)))
 
     assert_refused_and_nothing_charged(workflow, provider, published)
 

@@ -119,9 +119,10 @@ def api_handler(telemetry: Telemetry, app: APIGatewayRestResolver) -> EntryPoint
             handled=f"{event.get('httpMethod')} {event.get('resource')}",
         ) as segment:
             response = app.resolve(event, context)
-            answered = order_id or _answered_order_id(response)
-            if segment is not None and answered:
-                segment.annotate(order_id=answered)
+            if segment is not None:  # no JSON parse of every answer while tracing is off
+                answered = order_id or _answered_order_id(response)
+                if answered:
+                    segment.annotate(order_id=answered)
             return response
 
     return EntryPoint(telemetry, handle, correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -15,14 +15,7 @@ ProcessPayment command and any log line, carries the sealed form only. The seali
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 from orderflow_shared.sealing import (
-    DATA_KEY_SECONDS,
-    MAX_CACHED_KEYS,
-    MAX_SEALS_PER_DATA_KEY,
     Opener,
     Sealer,
     SealPurpose,
@@ -40,27 +33,11 @@ PAYMENT_TOKEN = SealPurpose("payment-token", "payment token", UnreadablePaymentT
 class PaymentTokenSealer(Sealer):
     """``sealer(order_id, token)`` answers the token sealed for payments and that order alone."""
 
-    def __init__(
-        self,
-        kms: Any,
-        key_arn: str,
-        clock: Callable[[], float] = time.monotonic,
-        data_key_seconds: float = DATA_KEY_SECONDS,
-        max_tokens_per_data_key: int = MAX_SEALS_PER_DATA_KEY,
-    ) -> None:
-        super().__init__(PAYMENT_TOKEN, kms, key_arn, clock, data_key_seconds, max_tokens_per_data_key)
+    PURPOSE = PAYMENT_TOKEN
 
 
 class PaymentTokenOpener(Opener):
     """``opener(order_id, sealed)`` answers the token sealed for that order, or raises
     ``UnreadablePaymentToken``."""
 
-    def __init__(
-        self,
-        kms: Any,
-        key_arn: str,
-        clock: Callable[[], float] = time.monotonic,
-        data_key_seconds: float = DATA_KEY_SECONDS,
-        max_cached_keys: int = MAX_CACHED_KEYS,
-    ) -> None:
-        super().__init__(PAYMENT_TOKEN, kms, key_arn, clock, data_key_seconds, max_cached_keys)
+    PURPOSE = PAYMENT_TOKEN

@@ -17,15 +17,9 @@ payment tokens (both are what payments must be able to trust):
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from orderflow_shared.sealing import (
-    DATA_KEY_SECONDS,
-    MAX_CACHED_KEYS,
-    MAX_SEALS_PER_DATA_KEY,
     Opener,
     Sealer,
     SealPurpose,
@@ -46,42 +40,23 @@ class PricedTotal:
     currency: str
 
 
-class PricedReservationSealer:
+class PricedReservationSealer(Sealer):
     """``seal(order_id, amount, currency)``: the total, sealed for payments and that order alone."""
 
-    def __init__(
-        self,
-        kms: Any,
-        key_arn: str,
-        clock: Callable[[], float] = time.monotonic,
-        data_key_seconds: float = DATA_KEY_SECONDS,
-        max_seals_per_data_key: int = MAX_SEALS_PER_DATA_KEY,
-    ) -> None:
-        self._sealer = Sealer(
-            PRICED_RESERVATION, kms, key_arn, clock, data_key_seconds, max_seals_per_data_key
-        )
+    PURPOSE = PRICED_RESERVATION
 
     def seal(self, order_id: str, amount: int, currency: str) -> str:
-        text = json.dumps({"amount": amount, "currency": currency}, separators=(",", ":"))
-        return self._sealer(order_id, text)
+        return self(order_id, json.dumps({"amount": amount, "currency": currency}, separators=(",", ":")))
 
 
-class PricedReservationOpener:
+class PricedReservationOpener(Opener):
     """``total(order_id, sealed)``: the total inventory sealed for the order, or
     ``UnreadablePricedReservation``."""
 
-    def __init__(
-        self,
-        kms: Any,
-        key_arn: str,
-        clock: Callable[[], float] = time.monotonic,
-        data_key_seconds: float = DATA_KEY_SECONDS,
-        max_cached_keys: int = MAX_CACHED_KEYS,
-    ) -> None:
-        self._opener = Opener(PRICED_RESERVATION, kms, key_arn, clock, data_key_seconds, max_cached_keys)
+    PURPOSE = PRICED_RESERVATION
 
     def total(self, order_id: str, sealed: str) -> PricedTotal:
-        text = self._opener(order_id, sealed)
+        text = self(order_id, sealed)
         # Only inventory can have sealed it, but a seal of an unknown shape is refused, not charged.
         try:
             document = json.loads(text)

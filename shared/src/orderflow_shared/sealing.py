@@ -46,7 +46,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidTag
@@ -101,17 +101,20 @@ class _DataKey:
 
 
 class _DataKeyUser:
-    """What sealing and opening share: the key, the purpose, and how long a data key is used."""
+    """What sealing and opening share: the key, the purpose, and how long a data key is used.
+
+    Each use is a subclass naming its ``PURPOSE``.
+    """
+
+    PURPOSE: ClassVar[SealPurpose]
 
     def __init__(
         self,
-        purpose: SealPurpose,
         kms: Any,
         key_arn: str,
         clock: Callable[[], float] = time.monotonic,
         data_key_seconds: float = DATA_KEY_SECONDS,
     ) -> None:
-        self._purpose = purpose
         self._kms = kms
         self._key_arn = key_arn
         self._clock = clock
@@ -124,14 +127,13 @@ class Sealer(_DataKeyUser):
 
     def __init__(
         self,
-        purpose: SealPurpose,
         kms: Any,
         key_arn: str,
         clock: Callable[[], float] = time.monotonic,
         data_key_seconds: float = DATA_KEY_SECONDS,
         max_seals_per_data_key: int = MAX_SEALS_PER_DATA_KEY,
     ) -> None:
-        super().__init__(purpose, kms, key_arn, clock, data_key_seconds)
+        super().__init__(kms, key_arn, clock, data_key_seconds)
         self._max_seals = max_seals_per_data_key
         self._data_key: _DataKey | None = None
 
@@ -159,7 +161,7 @@ class Sealer(_DataKeyUser):
 
     def _new_data_key(self, now: float) -> _DataKey:
         made = self._kms.generate_data_key(
-            KeyId=self._key_arn, KeySpec="AES_256", EncryptionContext=self._purpose.encryption_context
+            KeyId=self._key_arn, KeySpec="AES_256", EncryptionContext=self.PURPOSE.encryption_context
         )
         encrypted: bytes = made["CiphertextBlob"]
         if len(encrypted) > 0xFFFF:
@@ -173,26 +175,25 @@ class Opener(_DataKeyUser):
 
     def __init__(
         self,
-        purpose: SealPurpose,
         kms: Any,
         key_arn: str,
         clock: Callable[[], float] = time.monotonic,
         data_key_seconds: float = DATA_KEY_SECONDS,
         max_cached_keys: int = MAX_CACHED_KEYS,
     ) -> None:
-        super().__init__(purpose, kms, key_arn, clock, data_key_seconds)
+        super().__init__(kms, key_arn, clock, data_key_seconds)
         self._max_cached_keys = max_cached_keys
         # Encrypted data key -> (its cipher, when it was opened). Insertion order is age order, since
         # every entry lives equally long, so the first entry is always the next to expire.
         self._cache: dict[bytes, tuple[AESGCM, float]] = {}
 
     def __call__(self, order_id: str, sealed: str) -> str:
-        encrypted_key, nonce, ciphertext = _parse(self._purpose, sealed)
+        encrypted_key, nonce, ciphertext = _parse(self.PURPOSE, sealed)
         cipher = self._cipher(encrypted_key)
         try:
             plaintext = cipher.decrypt(nonce, ciphertext, _associated_data(order_id))
         except InvalidTag:
-            raise self._purpose.error("was not sealed for this order, or was altered") from None
+            raise self.PURPOSE.error("was not sealed for this order, or was altered") from None
         return plaintext.decode()
 
     def _cipher(self, encrypted_key: bytes) -> AESGCM:
@@ -218,16 +219,16 @@ class Opener(_DataKeyUser):
             data_key: bytes = self._kms.decrypt(
                 KeyId=self._key_arn,
                 CiphertextBlob=encrypted_key,
-                EncryptionContext=self._purpose.encryption_context,
+                EncryptionContext=self.PURPOSE.encryption_context,
             )["Plaintext"]
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _UNREADABLE:
-                raise self._purpose.error(
-                    f"has a data key that was not made with its key for {self._purpose.noun}s"
+                raise self.PURPOSE.error(
+                    f"has a data key that was not made with its key for {self.PURPOSE.noun}s"
                 ) from None
             raise
         if len(data_key) != _DATA_KEY_BYTES:
-            raise self._purpose.error("has a data key that is not an AES-256 key")
+            raise self.PURPOSE.error("has a data key that is not an AES-256 key")
         return data_key
 
 
