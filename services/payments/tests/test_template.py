@@ -123,8 +123,8 @@ def test_the_reconcile_index_is_sparse_on_the_due_time() -> None:
     assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
-# Every function but the one recording StockReserved facts calls the payment provider.
-PROVIDER_CALLERS = sorted(set(FUNCTIONS) - {"RecordPricedReservationFunction"})
+# Every payments function calls the payment provider.
+PROVIDER_CALLERS = sorted(FUNCTIONS)
 
 
 @pytest.mark.parametrize("function", PROVIDER_CALLERS)
